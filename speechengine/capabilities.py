@@ -1,0 +1,133 @@
+"""Capabilities and the typed, frozen inputs and outputs that cross the engine for each one.
+
+Audio inside the engine is always mono float32 numpy at a stated sample rate; decoding and
+encoding happen at the HTTP edge (speechengine/audio).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class Capability(str, enum.Enum):
+    TTS = "tts"
+    STT = "stt"
+    VAD = "vad"
+    EMBED = "embed"
+    RESTORE = "restore"
+    VC = "vc"
+
+
+# --- speech-to-text (and translation) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class STTInput:
+    audio: np.ndarray  # mono float32 at 16 kHz
+    task: str = "transcribe"  # or "translate" (to English)
+    language: str | None = None
+    prompt: str | None = None
+    temperature: float = 0.0
+    word_timestamps: bool = False
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / 16000.0
+
+
+@dataclass(frozen=True)
+class Word:
+    word: str
+    start: float
+    end: float
+    probability: float = 0.0
+
+
+@dataclass(frozen=True)
+class Segment:
+    id: int
+    seek: int
+    start: float
+    end: float
+    text: str
+    tokens: tuple[int, ...]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
+class STTOutput:
+    text: str
+    language: str
+    duration: float
+    segments: tuple[Segment, ...] = ()
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        return tuple(w for s in self.segments for w in s.words)
+
+
+# --- text-to-speech -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TTSInput:
+    text: str
+    voice: str  # a voice of the model (OpenAI names are mapped before the engine sees them)
+    speed: float = 1.0
+    instructions: str | None = None
+
+
+@dataclass(frozen=True)
+class TTSOutput:
+    audio: np.ndarray  # mono float32 in [-1, 1]
+    sample_rate: int
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / float(self.sample_rate)
+
+
+# --- voice activity detection ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VADInput:
+    audio: np.ndarray  # mono float32 at 16 kHz
+    threshold: float = 0.5
+    min_silence_duration_ms: int = 500
+    speech_pad_ms: int = 30
+    min_speech_duration_ms: int = 0
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / 16000.0
+
+
+@dataclass(frozen=True)
+class SpeechSpan:
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class VADOutput:
+    duration: float
+    segments: tuple[SpeechSpan, ...] = field(default_factory=tuple)
+
+    @property
+    def speech_duration(self) -> float:
+        return sum(s.end - s.start for s in self.segments)
+
+
+INPUT_TYPES: dict[Capability, type] = {
+    Capability.STT: STTInput,
+    Capability.TTS: TTSInput,
+    Capability.VAD: VADInput,
+}

@@ -1,0 +1,159 @@
+"""Typed server configuration: YAML file + SPEECHENGINE_* environment overrides, validated at start.
+
+A model deployment names its family, where its weights come from, the device it runs on, its
+batching limits and its family options. Family options are validated against the family's own
+``Options`` model, so a typo in any field fails at start with the field's full path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from speechengine.capabilities import Capability
+from speechengine.errors import ConfigError
+
+Device = Literal["cpu", "cuda", "rocm", "auto"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HubWeights(_Strict):
+    """A Hugging Face hub repository, downloaded through huggingface_hub into the cache dir."""
+
+    hub: str = Field(description="repo id, e.g. Systran/faster-whisper-tiny.en")
+    revision: str | None = None
+    allow_patterns: list[str] | None = None
+
+
+class LocalWeights(_Strict):
+    """A file or directory on this machine."""
+
+    local: Path
+
+
+class PackageWeights(_Strict):
+    """Weights carried by installed Python packages.
+
+    ``path`` is taken inside each package; with several packages their folders are merged into
+    one cache folder, and files split as ``NAME.part1``, ``NAME.part2``... are joined into ``NAME``.
+    """
+
+    package: str | list[str]
+    path: str = ""
+
+
+WeightsSource = Union[HubWeights, LocalWeights, PackageWeights]
+
+
+class ModelConfig(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+    family: str
+    weights: WeightsSource
+    aliases: list[str] = []
+    device: Device = "cpu"
+    preload: bool = True
+    max_batch_size: int = Field(4, ge=1, le=256)
+    max_wait_ms: float = Field(5.0, ge=0, le=10_000)
+    queue_limit: int = Field(64, ge=1)
+    workers: int = Field(1, ge=1, le=64, description="batches of this model that may run at once")
+    voices: dict[str, str] = Field(
+        default_factory=dict, description="TTS only: request voice name (e.g. OpenAI's 'alloy') -> model voice"
+    )
+    options: dict[str, Any] = Field(default_factory=dict, description="family options, checked by the family")
+
+    @model_validator(mode="after")
+    def _check_family(self) -> "ModelConfig":
+        from speechengine.models.registry import family_class
+
+        cls = family_class(self.family)  # raises ValueError naming the known families
+        try:
+            cls.Options.model_validate(self.options)
+        except ValidationError as e:
+            problems = "; ".join(f"options.{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+            raise ValueError(f"family {self.family!r}: {problems}") from None
+        if self.voices and Capability.TTS not in cls.capabilities:
+            raise ValueError(f"'voices' is only for TTS models; family {self.family!r} has no tts capability")
+        return self
+
+    def family_options(self) -> BaseModel:
+        from speechengine.models.registry import family_class
+
+        return family_class(self.family).Options.model_validate(self.options)
+
+
+class Settings(BaseSettings):
+    """The whole server config. Every field can be overridden by SPEECHENGINE_<FIELD>."""
+
+    model_config = SettingsConfigDict(env_prefix="SPEECHENGINE_", env_nested_delimiter="__", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(12080, ge=0, le=65535)
+    cache_dir: Path = Path("~/.cache/speechengine")
+    max_upload_mb: float = Field(200, gt=0)
+    api_keys: Annotated[list[str], NoDecode] = []
+    log_level: Literal["trace", "debug", "info", "warning", "error"] = "info"
+    models: list[ModelConfig] = []
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings)  # environment beats the YAML file
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return [k.strip() for k in v.split(",") if k.strip()]
+        return v
+
+    @field_validator("cache_dir")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return v.expanduser()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "Settings":
+        seen: dict[str, str] = {}
+        for m in self.models:
+            for name in (m.id, *m.aliases):
+                if name in seen:
+                    raise ValueError(f"model name {name!r} is used by both {seen[name]!r} and {m.id!r}")
+                seen[name] = m.id
+        return self
+
+
+def load_settings(path: str | Path | None) -> Settings:
+    """Read YAML (if given), apply env overrides, validate. Raises ConfigError naming the bad field."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {p}") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: top level must be a mapping")
+    try:
+        return Settings(**data)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            loc = ".".join(str(x) for x in err["loc"])
+            lines.append(f"  {loc}: {err['msg']}")
+        where = f" in {path}" if path else ""
+        raise ConfigError(f"invalid configuration{where}:\n" + "\n".join(lines)) from None

@@ -1,0 +1,6 @@
+"""The async engine: typed requests in, results out; owns deployments and their lifetimes."""
+
+from speechengine.engine.engine import AsyncEngine
+from speechengine.engine.deployment import Deployment, ModelStatus
+
+__all__ = ["AsyncEngine", "Deployment", "ModelStatus"]

@@ -1,0 +1,66 @@
+"""A worker owns one loaded model: it resolves weights and platform, loads the family, and runs
+batches through the family's batch method for the batch's capability (BATCH_METHODS), checking
+that every batch comes back with one output per input, in order.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from loguru import logger
+
+from speechengine.capabilities import Capability
+from speechengine.config import ModelConfig
+from speechengine.errors import InferenceError, SpeechEngineError
+from speechengine.models.base import BATCH_METHODS, ModelFamily, ModelInfo
+from speechengine.models.registry import family_class
+from speechengine.platforms import resolve_platform
+from speechengine.weights import describe_source, resolve_weights
+
+
+class Worker:
+    def __init__(self, config: ModelConfig, cache_dir: Path) -> None:
+        self.config = config
+        self.cache_dir = cache_dir
+        self.family: ModelFamily | None = None
+
+    def load(self) -> ModelInfo:
+        """Blocking: resolve weights, load the model, warm it up. Returns what the model offers."""
+        t0 = time.perf_counter()
+        cls = family_class(self.config.family)
+        platform = resolve_platform(self.config.device)
+        weights = resolve_weights(self.config.weights, self.cache_dir, self.config.id)
+        family = cls(weights, self.config.family_options(), platform)
+        family.load()
+        self.family = family
+        logger.info(
+            "loaded model {} (family {}, {}, on {}) in {:.1f} s",
+            self.config.id, self.config.family, describe_source(self.config.weights), platform.name,
+            time.perf_counter() - t0,
+        )
+        return family.info()
+
+    def unload(self) -> None:
+        if self.family is not None:
+            self.family.close()
+            self.family = None
+
+    def run_batch(self, capability: Capability, items: list) -> list:
+        """Blocking: run one batch. Non-typed failures become InferenceError (logged with a trace)."""
+        family = self.family
+        if family is None:
+            raise InferenceError(f"model {self.config.id!r} is not loaded")
+        method = getattr(family, BATCH_METHODS[capability])
+        try:
+            outputs = method(items)
+        except SpeechEngineError:
+            raise
+        except Exception as exc:
+            logger.exception("model {} failed on a batch of {}", self.config.id, len(items))
+            raise InferenceError(f"model {self.config.id!r} failed: {type(exc).__name__}: {exc}") from exc
+        if len(outputs) != len(items):
+            raise InferenceError(
+                f"model {self.config.id!r} returned {len(outputs)} outputs for {len(items)} inputs"
+            )
+        return outputs
