@@ -46,6 +46,9 @@ def require_api_key(request: Request) -> None:
 
 async def read_form(request: Request) -> dict[str, Any]:
     """Multipart form as a dict, folding the SDK's ``name[]`` arrays and ``name[key]`` objects."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        raise InvalidRequestError(f"expected a multipart/form-data body, got {content_type or 'no content type'!r}")
     try:
         form = await request.form()
     except Exception as exc:  # malformed multipart or wrong content type
