@@ -1,0 +1,40 @@
+"""A fake model family for engine unit tests (never used against the real server)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import ClassVar
+
+from pydantic import Field
+
+from speechengine.capabilities import Capability, TTSInput, TTSOutput
+from speechengine.models.base import FamilyOptions, ModelFamily, ModelInfo
+
+import numpy as np
+
+
+class FakeOptions(FamilyOptions):
+    load_seconds: float = Field(0.0, ge=0)
+    fail_load: bool = False
+
+
+class FakeTTS(ModelFamily):
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.TTS})
+    Options: ClassVar[type[FamilyOptions]] = FakeOptions
+    loads = 0
+    lock = threading.Lock()
+
+    def load(self) -> None:
+        with FakeTTS.lock:
+            FakeTTS.loads += 1
+        time.sleep(self.options.load_seconds)
+        if self.options.fail_load:
+            raise RuntimeError("weights are corrupt")
+
+    def info(self) -> ModelInfo:
+        return ModelInfo(voices=("v1",), default_voice="v1", sample_rate=8000)
+
+    def synthesize_batch(self, items: list[TTSInput]) -> list[TTSOutput]:
+        self.last_thread = threading.current_thread().name
+        return [TTSOutput(np.zeros(len(i.text), np.float32), 8000) for i in items]
