@@ -27,7 +27,7 @@ _MEDIA_TYPES = {
 }
 
 # format -> (container, codec, bit rate or None)
-_CODECS = {
+CODECS = {
     "mp3": ("mp3", "libmp3lame", 64_000),
     "opus": ("ogg", "libopus", 48_000),
     "aac": ("adts", "aac", 64_000),
@@ -69,7 +69,7 @@ def encode_audio(audio: np.ndarray, sample_rate: int, fmt: str) -> bytes:
     if fmt == "wav":
         pcm = to_pcm16(audio)
         return wav_header(sample_rate, len(pcm)) + pcm
-    container_fmt, codec, bit_rate = _CODECS[fmt]
+    container_fmt, codec, bit_rate = CODECS[fmt]
     rate = output_rate(fmt, sample_rate)
     audio = resample(audio, sample_rate, rate)
     buf = io.BytesIO()
