@@ -1,18 +1,30 @@
-"""POST /v1/audio/speech: OpenAI's text-to-speech endpoint."""
+"""POST /v1/audio/speech: OpenAI's text-to-speech endpoint, streamed by default.
+
+The text is synthesized sentence by sentence (engine.synthesize_stream) and each piece is sent as
+soon as it is encoded: chunked audio (``stream_format=audio``) or SSE deltas (``sse``). With our
+extra field ``stream: false`` the same audio comes as one complete file instead. See
+docs/streaming.md.
+"""
 
 from __future__ import annotations
 
 import base64
-import json
-from typing import Literal
+import math
+from contextlib import aclosing
+from typing import AsyncIterator, Literal
 
-from fastapi import APIRouter, Depends
-from fastapi.responses import Response, StreamingResponse
+import anyio
+import numpy as np
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from speechengine.api.deps import get_engine, off_loop, require_api_key
-from speechengine.audio import encode_audio, media_type
+from speechengine.api.streaming import SSE_MEDIA_TYPE, sse_event, stream_response
+from speechengine.audio import encode_audio, media_type, resample
 from speechengine.audio.encode import output_rate
+from speechengine.audio.joins import fade_edges
+from speechengine.audio.stream_encode import StreamEncoder
 from speechengine.capabilities import Capability, TTSInput, TTSOutput
 from speechengine.engine import AsyncEngine, Deployment
 from speechengine.errors import InvalidRequestError
@@ -34,6 +46,9 @@ class SpeechRequest(BaseModel):
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
     speed: float = Field(1.0, ge=0.25, le=4.0)
     stream_format: Literal["audio", "sse"] = "audio"
+    # Ours (send it with extra_body): false waits for the whole synthesis and returns one complete
+    # file with exact sizes in its headers; sse is always streamed.
+    stream: bool = True
 
 
 async def resolve_voice(dep: Deployment, voice: str | VoiceRef) -> str:
@@ -52,26 +67,72 @@ async def resolve_voice(dep: Deployment, voice: str | VoiceRef) -> str:
                               param="voice")
 
 
-def _usage(text: str, audio: TTSOutput) -> dict:
+def _usage(text: str, seconds: float) -> dict:
     # No tokenizer here: characters in, audio seconds (rounded up) out, as the nearest honest count.
-    input_tokens, output_tokens = len(text), int(audio.duration + 0.999)
+    input_tokens, output_tokens = len(text), math.ceil(seconds)
     return {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": input_tokens + output_tokens}
 
 
+class _EncodedSpeech:
+    """The pieces of one synthesis, joined without clicks and encoded as they come, in one format."""
+
+    def __init__(self, first: TTSOutput, rest: AsyncIterator[TTSOutput], fmt: str) -> None:
+        self.first, self.rest = first, rest
+        self.encoder = StreamEncoder(fmt, first.sample_rate)
+        self.seconds = 0.0
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            piece: TTSOutput | None = self.first
+            while piece is not None:
+                audio = fade_edges(resample(piece.audio, piece.sample_rate, self.encoder.sample_rate),
+                                   self.encoder.sample_rate)
+                self.seconds += len(audio) / self.encoder.sample_rate
+                data = await off_loop(self.encoder.encode, audio)
+                if data:
+                    yield data
+                piece = await anext(self.rest, None)
+            yield await off_loop(self.encoder.flush)
+        finally:
+            await self.rest.aclose()
+            with anyio.CancelScope(shield=True):  # waits for a chunk still encoding in its thread
+                await off_loop(self.encoder.close)
+
+    async def sse_events(self, text: str) -> AsyncIterator[bytes]:
+        async with aclosing(self.chunks()) as chunks:
+            async for chunk in chunks:
+                yield sse_event({"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()})
+        yield sse_event({"type": "speech.audio.done", "usage": _usage(text, self.seconds)})
+
+
+async def _whole_file(first: TTSOutput, rest: AsyncIterator[TTSOutput], fmt: str) -> bytes:
+    """The same joined audio as the stream, as one complete file (exact sizes in its headers)."""
+    async with aclosing(rest):
+        pieces = [first] + [piece async for piece in rest]
+    rate = first.sample_rate
+    audio = np.concatenate([fade_edges(resample(p.audio, p.sample_rate, rate), rate) for p in pieces])
+    return await off_loop(encode_audio, audio, rate, fmt)
+
+
 @router.post("/v1/audio/speech", tags=["audio"], response_class=Response)
-async def create_speech(req: SpeechRequest, engine: AsyncEngine = Depends(get_engine)) -> Response:
+async def create_speech(request: Request, req: SpeechRequest, engine: AsyncEngine = Depends(get_engine)) -> Response:
     dep = engine.resolve_for(req.model, Capability.TTS)
     voice = await resolve_voice(dep, req.voice)
     item = TTSInput(text=req.input, voice=voice, speed=req.speed, instructions=req.instructions)
-    result: TTSOutput = await dep.submit(Capability.TTS, item)
-    body = await off_loop(encode_audio, result.audio, result.sample_rate, req.response_format)
-    rate = output_rate(req.response_format, result.sample_rate)
+    pieces = await engine.synthesize_stream(req.model, item)
+    try:
+        first = await anext(pieces)  # its rate goes into the headers; its failure is a normal error
+    except BaseException:
+        await pieces.aclose()
+        raise
+    headers = {"X-Sample-Rate": str(output_rate(req.response_format, first.sample_rate))}
     if req.stream_format == "sse":
-        events = [
-            {"type": "speech.audio.delta", "audio": base64.b64encode(body).decode()},
-            {"type": "speech.audio.done", "usage": _usage(req.input, result)},
-        ]
-        payload = "".join(f"data: {json.dumps(e)}\n\n" for e in events)
-        return StreamingResponse(iter([payload]), media_type="text/event-stream",
-                                 headers={"X-Sample-Rate": str(rate)})
-    return Response(body, media_type=media_type(req.response_format), headers={"X-Sample-Rate": str(rate)})
+        speech = _EncodedSpeech(first, pieces, req.response_format)
+        return await stream_response(request, speech.sse_events(req.input), media_type=SSE_MEDIA_TYPE,
+                                     headers=headers, sse=True)
+    if not req.stream:
+        body = await _whole_file(first, pieces, req.response_format)
+        return Response(body, media_type=media_type(req.response_format), headers=headers)
+    speech = _EncodedSpeech(first, pieces, req.response_format)
+    return await stream_response(request, speech.chunks(), media_type=media_type(req.response_format),
+                                 headers=headers)

@@ -1,8 +1,13 @@
-"""POST /v1/audio/transcriptions and /v1/audio/translations (multipart, as the OpenAI SDK sends them)."""
+"""POST /v1/audio/transcriptions and /v1/audio/translations (multipart, as the OpenAI SDK sends them).
+
+Transcriptions with ``stream=true`` answer with SSE: a ``transcript.text.delta`` per segment as it
+is decoded, then ``transcript.text.done``.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from contextlib import aclosing
+from typing import Any, AsyncIterator, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -10,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from speechengine.api.deps import get_engine, get_settings, off_loop, read_form, read_upload, require_api_key
 from speechengine.api.errors import parse_model
+from speechengine.api.streaming import SSE_MEDIA_TYPE, sse_event, stream_response
 from speechengine.api.transcript_formats import render
 from speechengine.audio import decode_audio
-from speechengine.capabilities import Capability, STTInput, STTOutput
+from speechengine.capabilities import Capability, Segment, STTInput, STTOutput
 from speechengine.config import Settings
 from speechengine.engine import AsyncEngine
 from speechengine.errors import InvalidRequestError
@@ -47,17 +53,28 @@ class TranslationForm(_STTForm):
     pass
 
 
-async def _run(request: Request, engine: AsyncEngine, settings: Settings, form: _STTForm, task: str,
-               language: str | None, granularities: set[str]) -> Response:
-    dep = engine.resolve_for(form.model, Capability.STT)
+async def _input(engine: AsyncEngine, settings: Settings, form: _STTForm, task: str, language: str | None,
+                 granularities: set[str]) -> STTInput:
+    engine.resolve_for(form.model, Capability.STT)  # a wrong model fails before the upload is decoded
     data = await read_upload(form.file, settings)
     audio = await off_loop(decode_audio, data, 16000)
-    item = STTInput(
+    return STTInput(
         audio=audio, task=task, language=language, prompt=form.prompt, temperature=form.temperature,
         word_timestamps="word" in granularities and form.response_format == "verbose_json",
     )
-    result: STTOutput = await dep.submit(Capability.STT, item)
-    return render(result, form.response_format, task, granularities)
+
+
+async def _transcript_events(segments: AsyncIterator[Segment], duration: float) -> AsyncIterator[bytes]:
+    """One delta per decoded segment; ``done`` carries their concatenation, exactly."""
+    text = ""
+    async with aclosing(segments):
+        async for segment in segments:
+            delta = segment.text.rstrip() if text else segment.text.strip()
+            if delta:
+                text += delta
+                yield sse_event({"type": "transcript.text.delta", "delta": delta})
+    yield sse_event({"type": "transcript.text.done", "text": text,
+                     "usage": {"type": "duration", "seconds": round(duration, 3)}})
 
 
 @router.post("/v1/audio/transcriptions", tags=["audio"])
@@ -65,9 +82,17 @@ async def create_transcription(
     request: Request, engine: AsyncEngine = Depends(get_engine), settings: Settings = Depends(get_settings)
 ) -> Response:
     form: TranscriptionForm = parse_model(TranscriptionForm, await read_form(request))
+    granularities = set(form.timestamp_granularities)
+    if form.stream and form.response_format not in ("json", "text"):
+        raise InvalidRequestError("stream=true sends transcript.text events; use response_format json or text",
+                                  param="response_format")
+    item = await _input(engine, settings, form, "transcribe", form.language, granularities)
     if form.stream:
-        raise InvalidRequestError("stream=true is not supported yet; omit 'stream'", param="stream")
-    return await _run(request, engine, settings, form, "transcribe", form.language, set(form.timestamp_granularities))
+        segments = await engine.stream(form.model, Capability.STT, item)
+        return await stream_response(request, _transcript_events(segments, item.duration),
+                                     media_type=SSE_MEDIA_TYPE, sse=True)
+    result: STTOutput = await engine.submit(form.model, Capability.STT, item)
+    return render(result, form.response_format, "transcribe", granularities)
 
 
 @router.post("/v1/audio/translations", tags=["audio"])
@@ -75,4 +100,6 @@ async def create_translation(
     request: Request, engine: AsyncEngine = Depends(get_engine), settings: Settings = Depends(get_settings)
 ) -> Response:
     form: TranslationForm = parse_model(TranslationForm, await read_form(request))
-    return await _run(request, engine, settings, form, "translate", None, {"segment"})
+    item = await _input(engine, settings, form, "translate", None, {"segment"})
+    result: STTOutput = await engine.submit(form.model, Capability.STT, item)
+    return render(result, form.response_format, "translate", {"segment"})

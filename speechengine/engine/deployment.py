@@ -1,7 +1,9 @@
 """A deployment: one configured model with its scheduler, executor and worker, and its status.
 
 Loading happens once however many requests ask for it at the same time (an asyncio lock), in
-an executor thread so the event loop keeps serving.
+an executor thread so the event loop keeps serving. Requests come in three shapes, all through
+the scheduler: one input, one result (``submit``); several inputs, results in order
+(``submit_each``); one input, outputs as they are produced (``stream``; see engine/streams.py).
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ import asyncio
 import enum
 import time
 from pathlib import Path
+from typing import Any, AsyncIterator, Sequence
 
 from loguru import logger
 
 from speechengine.capabilities import Capability
 from speechengine.config import ModelConfig
-from speechengine.errors import ModelLoadError, SpeechEngineError
+from speechengine.engine.streams import StreamJob, Streamed, generate, ordered
+from speechengine.errors import ModelLoadError, SpeechEngineError, UnsupportedCapabilityError
 from speechengine.executor import LocalExecutor
-from speechengine.models.base import ModelInfo
+from speechengine.models.base import ModelFamily, ModelInfo
 from speechengine.models.registry import family_class
 from speechengine.scheduler import BatchScheduler
 from speechengine.worker import Worker
@@ -55,8 +59,12 @@ class Deployment:
     def id(self) -> str:
         return self.config.id
 
-    async def _run_batch(self, capability: Capability, items: list) -> list:
-        return await self.executor.run(self.worker.run_batch, capability, items)
+    async def _run_batch(self, work: Capability | Streamed, items: list) -> list:
+        if isinstance(work, Streamed):  # a stream is a batch of one that emits while it runs
+            job: StreamJob = items[0]
+            return [await self.executor.run(self.worker.run_stream, work.capability, job.item, job.emit,
+                                            job.cancelled)]
+        return await self.executor.run(self.worker.run_batch, work, items)
 
     async def ensure_loaded(self) -> ModelInfo:
         if self.status is ModelStatus.LOADED and self.info is not None:
@@ -79,12 +87,36 @@ class Deployment:
             self.load_error = None
             return self.info
 
-    async def submit(self, capability: Capability, item: object) -> object:
+    async def _family(self) -> ModelFamily:
         await self.ensure_loaded()
         family = self.worker.family
         assert family is not None
+        return family
+
+    async def submit(self, capability: Capability, item: object) -> object:
+        family = await self._family()
         family.validate(capability, item)
         return await self.scheduler.submit(capability, item, family.batch_key(capability, item))
+
+    async def submit_each(self, capability: Capability, items: Sequence[Any]) -> AsyncIterator[Any]:
+        """Validate every item now, then return an iterator of their results in order, each item its
+        own scheduler unit (see streams.ordered). Close the iterator to cancel what is left."""
+        family = await self._family()
+        for item in items:
+            family.validate(capability, item)
+        return ordered(lambda item: self.scheduler.submit(capability, item, family.batch_key(capability, item)),
+                       items)
+
+    async def stream(self, capability: Capability, item: object) -> AsyncIterator[Any]:
+        """Validate now, then return an iterator of the family's partial outputs for ``item`` as the
+        worker produces them (see streams.generate). Close the iterator to stop the worker."""
+        family = await self._family()
+        if not family.can_stream(capability):
+            raise UnsupportedCapabilityError(
+                f"model {self.id!r} cannot stream {capability.value} results", param="stream"
+            )
+        family.validate(capability, item)
+        return generate(lambda work, job: self.scheduler.submit(work, job, job), capability, item)
 
     async def close(self) -> None:
         await self.scheduler.close()

@@ -1,15 +1,20 @@
 """AsyncEngine: resolves a model name (id or alias) to its deployment, checks the capability,
-and submits the typed request to that model's scheduler. Knows nothing about HTTP.
+and submits the typed request to that model's scheduler, for one result or as a stream. Knows
+nothing about HTTP.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any, AsyncIterator
+
 from loguru import logger
 
-from speechengine.capabilities import Capability
+from speechengine.capabilities import Capability, TTSInput, TTSOutput
 from speechengine.config import Settings
 from speechengine.engine.deployment import Deployment
-from speechengine.errors import ModelNotFoundError, UnsupportedCapabilityError
+from speechengine.errors import InvalidRequestError, ModelNotFoundError, UnsupportedCapabilityError
+from speechengine.sentences import split_text
 
 
 class AsyncEngine:
@@ -52,3 +57,16 @@ class AsyncEngine:
 
     async def submit(self, model: str, capability: Capability, item: object) -> object:
         return await self.resolve_for(model, capability).submit(capability, item)
+
+    async def synthesize_stream(self, model: str, item: TTSInput) -> AsyncIterator[TTSOutput]:
+        """Validate, then return the audio of ``item`` piece by piece (sentences, in order), each piece
+        its own scheduler unit. Joined, the pieces are the whole synthesis."""
+        dep = self.resolve_for(model, Capability.TTS)
+        pieces = split_text(item.text)
+        if not pieces:
+            raise InvalidRequestError("'input' has no text to speak", param="input")
+        return await dep.submit_each(Capability.TTS, [replace(item, text=piece) for piece in pieces])
+
+    async def stream(self, model: str, capability: Capability, item: object) -> AsyncIterator[Any]:
+        """Validate, then return the model's partial outputs for ``item`` as they are produced."""
+        return await self.resolve_for(model, capability).stream(capability, item)

@@ -4,6 +4,10 @@ A family declares its capabilities and implements one batch method per capabilit
 BATCH_METHODS). Each batch method takes a list of inputs and returns a list of outputs of the
 same length and order; the worker checks that. A family that cannot batch natively loops and
 says so in ``native_batching``.
+
+A family may also stream a capability (STREAM_METHODS): the method takes one input and returns
+an iterator that yields partial outputs as they are produced (for STT, each decoded Segment).
+The worker stops iterating, and closes the iterator, when the request is cancelled.
 """
 
 from __future__ import annotations
@@ -25,6 +29,11 @@ BATCH_METHODS: dict[Capability, str] = {
     Capability.EMBED: "embed_batch",
     Capability.RESTORE: "restore_batch",
     Capability.VC: "convert_batch",
+}
+
+# Capability -> method yielding partial outputs for one input; optional per family.
+STREAM_METHODS: dict[Capability, str] = {
+    Capability.STT: "transcribe_stream",
 }
 
 
@@ -71,6 +80,9 @@ class ModelFamily:
     def batch_key(self, capability: Capability, item: object) -> tuple:
         """Items with equal keys may share a batch. Default: any two items may."""
         return ()
+
+    def can_stream(self, capability: Capability) -> bool:
+        return callable(getattr(self, STREAM_METHODS.get(capability, ""), None))
 
     def close(self) -> None:
         """Release resources; the default lets garbage collection do it."""

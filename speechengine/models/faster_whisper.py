@@ -6,7 +6,7 @@ False); parallelism comes from several workers, since CTranslate2 serves concurr
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar, Iterator, Literal
 
 from pydantic import Field
 
@@ -63,7 +63,18 @@ class FasterWhisper(ModelFamily):
     def transcribe_batch(self, items: list[STTInput]) -> list[STTOutput]:
         return [self._transcribe(item) for item in items]
 
+    def transcribe_stream(self, item: STTInput) -> Iterator[Segment]:
+        """Segments as they are decoded (faster-whisper decodes lazily, one 30 s window at a time)."""
+        segments, _info = self._decode(item)
+        return segments
+
     def _transcribe(self, item: STTInput) -> STTOutput:
+        segments, info = self._decode(item)
+        out = tuple(segments)
+        text = "".join(s.text for s in out).strip()
+        return STTOutput(text=text, language=info.language, duration=item.duration, segments=out)
+
+    def _decode(self, item: STTInput) -> tuple[Iterator[Segment], object]:
         temperature = _FALLBACK_TEMPERATURES if item.temperature == 0 else (item.temperature,)
         language = item.language
         if language is None and not self.model.model.is_multilingual:
@@ -79,23 +90,22 @@ class FasterWhisper(ModelFamily):
             vad_filter=self.options.vad_filter,
             condition_on_previous_text=self.options.condition_on_previous_text,
         )
-        out = []
-        for s in segments:  # a generator: decoding happens while iterating
-            words = tuple(Word(w.word, w.start, w.end, w.probability) for w in (s.words or ()))
-            out.append(
-                Segment(
-                    id=len(out),  # OpenAI numbers segments from 0
-                    seek=s.seek,
-                    start=s.start,
-                    end=s.end,
-                    text=s.text,
-                    tokens=tuple(s.tokens),
-                    temperature=s.temperature if s.temperature is not None else 0.0,
-                    avg_logprob=s.avg_logprob,
-                    compression_ratio=s.compression_ratio,
-                    no_speech_prob=s.no_speech_prob,
-                    words=words,
-                )
-            )
-        text = "".join(s.text for s in out).strip()
-        return STTOutput(text=text, language=info.language, duration=item.duration, segments=tuple(out))
+        return _typed_segments(segments), info
+
+
+def _typed_segments(segments) -> Iterator[Segment]:
+    """faster-whisper's lazy segments as our Segments; decoding happens while iterating."""
+    for index, s in enumerate(segments):
+        yield Segment(
+            id=index,  # OpenAI numbers segments from 0
+            seek=s.seek,
+            start=s.start,
+            end=s.end,
+            text=s.text,
+            tokens=tuple(s.tokens),
+            temperature=s.temperature if s.temperature is not None else 0.0,
+            avg_logprob=s.avg_logprob,
+            compression_ratio=s.compression_ratio,
+            no_speech_prob=s.no_speech_prob,
+            words=tuple(Word(w.word, w.start, w.end, w.probability) for w in (s.words or ())),
+        )

@@ -1,19 +1,22 @@
 """A worker owns one loaded model: it resolves weights and platform, loads the family, and runs
 batches through the family's batch method for the batch's capability (BATCH_METHODS), checking
-that every batch comes back with one output per input, in order.
+that every batch comes back with one output per input, in order. It also runs streams: the
+family's stream method (STREAM_METHODS), each output handed to ``emit`` as soon as it exists.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 from loguru import logger
 
 from speechengine.capabilities import Capability
 from speechengine.config import ModelConfig
 from speechengine.errors import InferenceError, SpeechEngineError
-from speechengine.models.base import BATCH_METHODS, ModelFamily, ModelInfo
+from speechengine.models.base import BATCH_METHODS, STREAM_METHODS, ModelFamily, ModelInfo
 from speechengine.models.registry import family_class
 from speechengine.platforms import resolve_platform
 from speechengine.weights import describe_source, resolve_weights
@@ -64,3 +67,33 @@ class Worker:
                 f"model {self.config.id!r} returned {len(outputs)} outputs for {len(items)} inputs"
             )
         return outputs
+
+    def run_stream(self, capability: Capability, item: Any, emit: Callable[[Any], None],
+                   cancelled: threading.Event) -> int:
+        """Blocking: run one stream, passing each output to ``emit``; returns how many were emitted.
+
+        A set ``cancelled`` stops it at the next output (the one in progress is finished, then
+        dropped); the family's iterator is closed either way, so it releases what it holds.
+        """
+        family = self.family
+        if family is None:
+            raise InferenceError(f"model {self.config.id!r} is not loaded")
+        emitted = 0
+        outputs = None
+        try:
+            outputs = getattr(family, STREAM_METHODS[capability])(item)
+            for output in outputs:
+                if cancelled.is_set():
+                    break
+                emit(output)
+                emitted += 1
+        except SpeechEngineError:
+            raise
+        except Exception as exc:
+            logger.exception("model {} failed while streaming", self.config.id)
+            raise InferenceError(f"model {self.config.id!r} failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            close = getattr(outputs, "close", None)
+            if close is not None:
+                close()
+        return emitted
