@@ -92,7 +92,9 @@ class _EncodedSpeech:
                 if data:
                     yield data
                 piece = await anext(self.rest, None)
-            yield await off_loop(self.encoder.flush)
+            tail = await off_loop(self.encoder.flush)
+            if tail:  # never an empty chunk: in chunked encoding that would read as the end
+                yield tail
         finally:
             await self.rest.aclose()
             with anyio.CancelScope(shield=True):  # waits for a chunk still encoding in its thread

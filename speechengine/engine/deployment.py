@@ -104,8 +104,8 @@ class Deployment:
         family = await self._family()
         for item in items:
             family.validate(capability, item)
-        return ordered(lambda item: self.scheduler.submit(capability, item, family.batch_key(capability, item)),
-                       items)
+        return ordered(lambda item, continued: self.scheduler.submit(
+            capability, item, family.batch_key(capability, item), admitted=continued), items)
 
     async def stream(self, capability: Capability, item: object) -> AsyncIterator[Any]:
         """Validate now, then return an iterator of the family's partial outputs for ``item`` as the

@@ -6,7 +6,8 @@
   is in, before the caller encodes and sends it, so model and network work overlap. Keeping more
   queued would put one request's units into the same batch, which returns as a whole and so
   delays the first result; one at a time also interleaves concurrent streams fairly instead of
-  letting one long text hold the queue.
+  letting one long text hold the queue. Only the first unit can be refused for a full queue;
+  the later ones continue a response that has started.
 - ``generate``: one input whose family yields partial outputs (STREAM_METHODS). It is one
   scheduler unit of its own (a batch of one) that holds a worker slot while it runs; the worker
   thread hands each output to the event loop with ``call_soon_threadsafe`` into an asyncio.Queue.
@@ -50,20 +51,21 @@ def _retrieve(task: asyncio.Task) -> None:
         task.exception()
 
 
-async def ordered(submit: Callable[[Any], Awaitable[Any]], items: Sequence[Any]) -> AsyncIterator[Any]:
-    """``await submit(item)`` for each item, yielded in order, with the next one already submitted."""
+async def ordered(submit: Callable[[Any, bool], Awaitable[Any]], items: Sequence[Any]) -> AsyncIterator[Any]:
+    """``await submit(item, continued)`` for each item, yielded in order, with the next one already
+    submitted; ``continued`` is False for the first item only."""
     loop = asyncio.get_running_loop()
 
-    def start(item: Any) -> asyncio.Task:
-        task = loop.create_task(submit(item))
+    def start(index: int) -> asyncio.Task:
+        task = loop.create_task(submit(items[index], index > 0))
         task.add_done_callback(_retrieve)
         return task
 
-    pending = start(items[0]) if items else None
+    pending = start(0) if items else None
     try:
         for index in range(len(items)):
             result = await pending
-            pending = start(items[index + 1]) if index + 1 < len(items) else None
+            pending = start(index + 1) if index + 1 < len(items) else None
             yield result
     finally:
         if pending is not None:

@@ -3,8 +3,10 @@
 Rules it keeps: requests are served in arrival order; a batch holds one capability and one batch
 key, up to ``max_batch_size`` items, and waits at most ``max_wait_ms`` after its oldest item
 arrived for more to join; at most ``max_inflight`` batches run at once (one per worker); requests
-beyond a full batch stay queued, never dropped; a full queue rejects with QueueFullError (429);
-a cancelled request leaves the queue; every request ends in exactly one final state.
+beyond a full batch stay queued, never dropped; a full queue rejects with QueueFullError (429),
+except the continuation of an admitted request (the next piece of a stream: rejecting it would
+cut a response that is half sent); a cancelled request leaves the queue; every request ends in
+exactly one final state.
 """
 
 from __future__ import annotations
@@ -79,11 +81,12 @@ class BatchScheduler:
         if self._loop_task is None:
             self._loop_task = asyncio.get_running_loop().create_task(self._loop(), name=f"scheduler:{self.name}")
 
-    async def submit(self, capability: Hashable, payload: Any, key: Hashable = ()) -> Any:
-        """Queue one request and wait for its result (or its error)."""
+    async def submit(self, capability: Hashable, payload: Any, key: Hashable = (), *, admitted: bool = False) -> Any:
+        """Queue one request and wait for its result (or its error). ``admitted``: a continuation
+        of a request already accepted, never refused for a full queue."""
         if self._closed:
             raise ServiceUnavailableError("the server is shutting down")
-        if len(self._queue) >= self.queue_limit:
+        if not admitted and len(self._queue) >= self.queue_limit:
             self.stats.rejected += 1
             raise QueueFullError(
                 f"model {self.name!r} has {len(self._queue)} requests queued (limit {self.queue_limit}); retry later"
