@@ -73,6 +73,11 @@ def _usage(text: str, seconds: float) -> dict:
     return {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": input_tokens + output_tokens}
 
 
+def _joinable(piece: TTSOutput, rate: int) -> np.ndarray:
+    """A piece at ``rate`` with faded edges, ready to be appended to the ones before it."""
+    return fade_edges(resample(piece.audio, piece.sample_rate, rate), rate)
+
+
 class _EncodedSpeech:
     """The pieces of one synthesis, joined without clicks and encoded as they come, in one format."""
 
@@ -81,14 +86,16 @@ class _EncodedSpeech:
         self.encoder = StreamEncoder(fmt, first.sample_rate)
         self.seconds = 0.0
 
+    def _encode(self, piece: TTSOutput) -> bytes:
+        audio = _joinable(piece, self.encoder.sample_rate)
+        self.seconds += len(audio) / self.encoder.sample_rate
+        return self.encoder.encode(audio)
+
     async def chunks(self) -> AsyncIterator[bytes]:
         try:
             piece: TTSOutput | None = self.first
             while piece is not None:
-                audio = fade_edges(resample(piece.audio, piece.sample_rate, self.encoder.sample_rate),
-                                   self.encoder.sample_rate)
-                self.seconds += len(audio) / self.encoder.sample_rate
-                data = await off_loop(self.encoder.encode, audio)
+                data = await off_loop(self._encode, piece)
                 if data:
                     yield data
                 piece = await anext(self.rest, None)
@@ -111,9 +118,12 @@ async def _whole_file(first: TTSOutput, rest: AsyncIterator[TTSOutput], fmt: str
     """The same joined audio as the stream, as one complete file (exact sizes in its headers)."""
     async with aclosing(rest):
         pieces = [first] + [piece async for piece in rest]
-    rate = first.sample_rate
-    audio = np.concatenate([fade_edges(resample(p.audio, p.sample_rate, rate), rate) for p in pieces])
-    return await off_loop(encode_audio, audio, rate, fmt)
+
+    def encode() -> bytes:
+        rate = first.sample_rate
+        return encode_audio(np.concatenate([_joinable(p, rate) for p in pieces]), rate, fmt)
+
+    return await off_loop(encode)
 
 
 @router.post("/v1/audio/speech", tags=["audio"], response_class=Response)

@@ -27,6 +27,10 @@ def sse_event(event: dict) -> bytes:
     return f"data: {json.dumps(event, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
 
 
+class _StreamAborted(Exception):
+    """Ends an audio stream that failed after it started (already logged with the request id)."""
+
+
 def _error_body(exc: BaseException) -> dict:
     if isinstance(exc, SpeechEngineError):
         return exc.to_body()["error"]
@@ -35,11 +39,15 @@ def _error_body(exc: BaseException) -> dict:
 
 class ClosingStreamingResponse(StreamingResponse):
     """A StreamingResponse that closes its body iterator however the response ends (the client
-    gone included) right away, instead of leaving it to garbage collection."""
+    gone included) right away, instead of leaving it to garbage collection, and that ends an
+    aborted body by returning without its last message: the ASGI server then drops the connection
+    (one log line, instead of the tracebacks a raised exception would print after ours)."""
 
     async def __call__(self, scope, receive, send) -> None:
         try:
             await super().__call__(scope, receive, send)
+        except _StreamAborted:
+            pass
         finally:
             with anyio.CancelScope(shield=True):
                 await self.body_iterator.aclose()
@@ -65,8 +73,8 @@ async def stream_response(request: Request, chunks: AsyncIterator[bytes], *, med
             log = logger.opt(exception=exc) if not isinstance(exc, SpeechEngineError) else logger
             log.error("{} {} id={}: stream failed after it started: {}", request.method, request.url.path,
                       request_id, exc)
-            if not sse:
-                raise  # aborts the connection: the client sees an incomplete body, not a short file
+            if not sse:  # the client must see an incomplete body, not a short file that looks whole
+                raise _StreamAborted() from exc
             yield sse_event({"type": "error", "error": _error_body(exc)})
         finally:
             await chunks.aclose()
