@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Depends
 
 from speechengine.api.deps import get_engine, require_api_key
@@ -48,4 +50,10 @@ async def get_model(model_id: str, engine: AsyncEngine = Depends(get_engine)) ->
 
 @router.get("/health", tags=["ops"])
 async def health(engine: AsyncEngine = Depends(get_engine)) -> dict:
-    return {"status": "ok", "models": {d.id: d.status.value for d in engine.deployments.values()}}
+    deps = engine.deployments.values()
+    return {
+        "status": "ok",
+        "models": {d.id: d.status.value for d in deps},
+        "executors": {d.id: {"kind": d.executor.kind, "replicas": [asdict(r) for r in d.executor.health()]}
+                      for d in deps},
+    }

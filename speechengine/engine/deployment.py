@@ -1,7 +1,9 @@
-"""A deployment: one configured model with its scheduler, executor and worker, and its status.
+"""A deployment: one configured model with its scheduler and executor, and its status.
 
-Loading happens once however many requests ask for it at the same time (an asyncio lock), in
-an executor thread so the event loop keeps serving.
+The executor (local threads, child processes or Ray actors) comes from the model's config through
+the EXECUTORS table; the scheduler may run as many batches at once as the executor has slots
+(replicas x workers). Loading happens once however many requests ask for it at the same time (an
+asyncio lock), off the event loop so it keeps serving.
 """
 
 from __future__ import annotations
@@ -14,13 +16,12 @@ from pathlib import Path
 from loguru import logger
 
 from speechengine.capabilities import Capability
-from speechengine.config import ModelConfig
+from speechengine.config import ModelConfig, RaySettings
 from speechengine.errors import ModelLoadError, SpeechEngineError
-from speechengine.executor import LocalExecutor
+from speechengine.executor import make_executor
 from speechengine.models.base import ModelInfo
 from speechengine.models.registry import family_class
 from speechengine.scheduler import BatchScheduler
-from speechengine.worker import Worker
 
 
 class ModelStatus(str, enum.Enum):
@@ -31,19 +32,18 @@ class ModelStatus(str, enum.Enum):
 
 
 class Deployment:
-    def __init__(self, config: ModelConfig, cache_dir: Path) -> None:
+    def __init__(self, config: ModelConfig, cache_dir: Path, ray: RaySettings | None = None) -> None:
         self.config = config
         self.family_cls = family_class(config.family)
         self.capabilities: frozenset[Capability] = self.family_cls.capabilities
-        self.worker = Worker(config, cache_dir)
-        self.executor = LocalExecutor(config.id, config.workers)
+        self.executor = make_executor(config, cache_dir, ray or RaySettings())
         self.scheduler = BatchScheduler(
             config.id,
-            self._run_batch,
+            self.executor.run,
             max_batch_size=config.max_batch_size,
             max_wait_ms=config.max_wait_ms,
             queue_limit=config.queue_limit,
-            max_inflight=config.workers,
+            max_inflight=self.executor.concurrency,
         )
         self.status = ModelStatus.UNLOADED
         self.info: ModelInfo | None = None
@@ -55,9 +55,6 @@ class Deployment:
     def id(self) -> str:
         return self.config.id
 
-    async def _run_batch(self, capability: Capability, items: list) -> list:
-        return await self.executor.run(self.worker.run_batch, capability, items)
-
     async def ensure_loaded(self) -> ModelInfo:
         if self.status is ModelStatus.LOADED and self.info is not None:
             return self.info
@@ -67,7 +64,7 @@ class Deployment:
             self.status = ModelStatus.LOADING
             logger.info("loading model {}", self.id)
             try:
-                self.info = await self.executor.run(self.worker.load)
+                self.info = await self.executor.load()
             except Exception as exc:
                 self.status = ModelStatus.FAILED
                 self.load_error = f"{type(exc).__name__}: {exc}"
@@ -81,13 +78,10 @@ class Deployment:
 
     async def submit(self, capability: Capability, item: object) -> object:
         await self.ensure_loaded()
-        family = self.worker.family
-        assert family is not None
-        family.validate(capability, item)
-        return await self.scheduler.submit(capability, item, family.batch_key(capability, item))
+        key = await self.executor.check(capability, item)
+        return await self.scheduler.submit(capability, item, key)
 
     async def close(self) -> None:
         await self.scheduler.close()
-        self.executor.shutdown()
-        self.worker.unload()
+        await self.executor.shutdown()
         self.status = ModelStatus.UNLOADED

@@ -18,7 +18,7 @@ class AsyncEngine:
         self.deployments: dict[str, Deployment] = {}
         self._names: dict[str, Deployment] = {}
         for cfg in settings.models:
-            dep = Deployment(cfg, settings.cache_dir)
+            dep = Deployment(cfg, settings.cache_dir, settings.ray)
             self.deployments[cfg.id] = dep
             for name in (cfg.id, *cfg.aliases):
                 self._names[name] = dep
