@@ -18,7 +18,8 @@ NVIDIA = Probe(ort_providers=lambda: frozenset({"CUDAExecutionProvider", "CPUExe
                cuda_devices=lambda: 1)
 NVIDIA_CT2_ONLY = Probe(ort_providers=lambda: frozenset({"CPUExecutionProvider"}), cuda_devices=lambda: 2)
 AMD = Probe(ort_providers=lambda: frozenset({"ROCMExecutionProvider", "CPUExecutionProvider"}),
-            cuda_devices=lambda: 0)
+            cuda_devices=lambda: 1)  # a ROCm build of CTranslate2 reports HIP devices as CUDA devices
+AMD_CPU_CT2 = Probe(ort_providers=AMD.ort_providers, cuda_devices=lambda: 0)  # CTranslate2's PyPI wheel
 
 
 @pytest.fixture
@@ -34,7 +35,6 @@ def warnings():
     [
         ("cpu", NVIDIA, "cpu", ("CPUExecutionProvider",), "cpu", "int8", "cpu"),
         ("cuda", NVIDIA, "cuda", ("CUDAExecutionProvider", "CPUExecutionProvider"), "cuda", "float16", "cuda"),
-        ("cuda", NVIDIA_CT2_ONLY, "cuda", ("CUDAExecutionProvider", "CPUExecutionProvider"), "cuda", "float16", "cuda"),
         ("rocm", AMD, "rocm", ("ROCMExecutionProvider", "CPUExecutionProvider"), "cuda", "float16", "cuda"),
         ("auto", NVIDIA, "cuda", ("CUDAExecutionProvider", "CPUExecutionProvider"), "cuda", "float16", "cuda"),
         ("auto", AMD, "rocm", ("ROCMExecutionProvider", "CPUExecutionProvider"), "cuda", "float16", "cuda"),
@@ -49,7 +49,20 @@ def test_each_platform_maps_to_library_settings(device, probe, name, providers, 
     assert warnings == []  # asked-for device present, or auto: nothing to warn about
 
 
-@pytest.mark.parametrize("device, probe", [("cuda", CPU_ONLY), ("cuda", AMD), ("rocm", CPU_ONLY), ("rocm", NVIDIA)])
+@pytest.mark.parametrize(
+    "device, probe, name, providers, ct2, compute, unseen",
+    [
+        ("cuda", NVIDIA_CT2_ONLY, "cuda", ("CPUExecutionProvider",), "cuda", "float16", "ONNX Runtime"),
+        ("rocm", AMD_CPU_CT2, "rocm", ("ROCMExecutionProvider", "CPUExecutionProvider"), "cpu", "int8", "CTranslate2"),
+    ],
+)
+def test_gpu_usable_by_one_library_only(device, probe, name, providers, ct2, compute, unseen, warnings):
+    p = resolve_platform(device, probe=probe)
+    assert (p.name, p.ort_providers, p.ct2_device, p.default_compute_type) == (name, providers, ct2, compute)
+    assert len(warnings) == 1 and unseen in warnings[0] and "runs on cpu" in warnings[0]
+
+
+@pytest.mark.parametrize("device, probe", [("cuda", CPU_ONLY), ("rocm", CPU_ONLY), ("rocm", NVIDIA_CT2_ONLY)])
 def test_absent_gpu_falls_back_to_cpu_with_a_warning(device, probe, warnings):
     p = resolve_platform(device, probe=probe)
     assert p.name == "cpu" and p.ort_providers == ("CPUExecutionProvider",) and p.default_compute_type == "int8"

@@ -69,16 +69,12 @@ class Probe:
 
 
 CPU = Platform("cpu", ("CPUExecutionProvider",), "cpu", "int8", "cpu", cpu_count())
-CUDA = Platform("cuda", ("CUDAExecutionProvider", "CPUExecutionProvider"), "cuda", "float16", "cuda", cpu_count())
-ROCM = Platform("rocm", ("ROCMExecutionProvider", "CPUExecutionProvider"), "cuda", "float16", "cuda", cpu_count())
 
-
-def _available(probe: Probe) -> dict[str, bool]:
-    providers = probe.ort_providers()
-    return {
-        "cuda": "CUDAExecutionProvider" in providers or probe.cuda_devices() > 0,
-        "rocm": "ROCMExecutionProvider" in providers or "MIGraphXExecutionProvider" in providers,
-    }
+# GPU platform -> (its ONNX Runtime providers, most preferred first); ROCm is CUDA with other providers.
+GPU_PROVIDERS: dict[str, tuple[str, ...]] = {
+    "cuda": ("CUDAExecutionProvider",),
+    "rocm": ("ROCMExecutionProvider", "MIGraphXExecutionProvider"),
+}
 
 
 def resolve_platform(
@@ -87,8 +83,10 @@ def resolve_platform(
     """Map a configured device to a Platform.
 
     An absent GPU falls back to CPU with a warning, or raises PlatformUnavailableError when
-    ``strict``. ``auto`` takes CUDA, then ROCm, then CPU, and never warns. ``cpu_threads`` sets
-    the intra-op thread budget that families use when their options leave it open.
+    ``strict``. ``auto`` takes a GPU if there is one (CUDA before ROCm), else CPU silently. A GPU that only one
+    library can use (e.g. ONNX Runtime on ROCm with a CPU-only CTranslate2 wheel) is used by that
+    library, and the other runs on CPU, with a warning. ``cpu_threads`` sets the intra-op thread
+    budget that families use when their options leave it open.
     """
     platform = _choose(device, strict, probe)
     return platform if cpu_threads is None else replace(platform, cpu_threads=cpu_threads)
@@ -97,16 +95,30 @@ def resolve_platform(
 def _choose(device: str, strict: bool, probe: Probe) -> Platform:
     if device == "cpu":
         return CPU
-    available = _available(probe)
-    wanted = {"cuda": [CUDA], "rocm": [ROCM], "auto": [CUDA, ROCM]}[device]
-    for platform in wanted:
-        if available[platform.name]:
-            return platform
+    providers = probe.ort_providers()
+    ct2_gpus = probe.cuda_devices()
+    names = [device] if device != "auto" else sorted(  # auto: a GPU ONNX Runtime can use first, CUDA before ROCm
+        GPU_PROVIDERS, key=lambda n: not any(p in providers for p in GPU_PROVIDERS[n]))
+    for name in names:
+        ort_gpu = tuple(p for p in GPU_PROVIDERS[name] if p in providers)
+        ct2_gpu = ct2_gpus > 0
+        if not ort_gpu and not (name == "cuda" and ct2_gpu):
+            continue  # ROCm counts only through ONNX Runtime: a CTranslate2 GPU build is a CUDA one
+        if not ort_gpu or not ct2_gpu:
+            logger.warning("device {!r}: {} sees no GPU and runs on cpu", name,
+                           "ONNX Runtime" if not ort_gpu else "CTranslate2")
+        return Platform(
+            name,
+            ort_providers=(*ort_gpu, "CPUExecutionProvider"),
+            ct2_device="cuda" if ct2_gpu else "cpu",
+            default_compute_type="float16" if ct2_gpu else "int8",
+            torch_device="cuda",  # torch addresses ROCm GPUs as "cuda" too
+            cpu_threads=CPU.cpu_threads,
+        )
     if device == "auto":
         return CPU
     message = (f"device {device!r} is not available here "
-               f"(ONNX Runtime providers: {', '.join(sorted(probe.ort_providers())) or 'none'}; "
-               f"CUDA devices: {probe.cuda_devices()})")
+               f"(ONNX Runtime providers: {', '.join(sorted(providers)) or 'none'}; CUDA devices: {ct2_gpus})")
     if strict:
         raise PlatformUnavailableError(message + "; the model's config says strict: true")
     logger.warning("{}; running on cpu instead (set strict: true to fail instead)", message)
