@@ -1,0 +1,1 @@
+"""Benchmarks: measured on the real server, not timed tests."""
