@@ -34,8 +34,11 @@ def test_retrieve_unknown_is_404(client):
 def test_health(http):
     r = http.get("/health")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "models": {m: "loaded" for m in
-                                                  ("whisper-tiny-en", "whisper-base", "piper-joe", "silero-vad")}}
+    body = r.json()
+    ids = ("whisper-tiny-en", "whisper-base", "piper-joe", "silero-vad")
+    assert body["status"] == "ok" and body["models"] == {m: "loaded" for m in ids}
+    assert {m: e["kind"] for m, e in body["executors"].items()} == {m: "local" for m in ids}
+    assert all(e["replicas"][0]["alive"] for e in body["executors"].values())
     assert r.headers["x-request-id"]
 
 
