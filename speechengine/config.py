@@ -111,6 +111,7 @@ class RaySettings(_Strict):
     num_gpus: int | None = Field(None, ge=0, description="local runtime only: GPUs it may use (default: detected)")
     object_store_memory_mb: int | None = Field(None, ge=75, description="local runtime only: object store size")
     namespace: str = "speechengine"
+    place_timeout_s: float = Field(120, gt=0, description="give up on a replica Ray cannot place in this time")
 
     @model_validator(mode="after")
     def _local_only(self) -> "RaySettings":

