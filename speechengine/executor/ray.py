@@ -71,14 +71,16 @@ class RayExecutor(ReplicaPool):
     async def _spawn(self, index: int) -> _Actor:
         import ray
 
-        await asyncio.get_running_loop().run_in_executor(None, ensure_ray, self.ray_settings)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, ensure_ray, self.ray_settings)
         cls = ray.remote(RayReplica).options(
             num_cpus=self.config.num_cpus if self.config.num_cpus is not None else 1,
             num_gpus=self.config.num_gpus or 0,
             max_concurrency=self.config.workers + 1,  # +1: checks and probes never wait behind a batch
-            name=None,
         )
-        actor = cls.remote(self.config, self.cache_dir, self.config.replica_threads)
+        # creating an actor exports its class to the cluster: a blocking round trip, so off the loop
+        actor = await loop.run_in_executor(
+            None, lambda: cls.remote(self.config, self.cache_dir, self.config.replica_threads))
         handle = _Actor(actor)
         timeout = self.ray_settings.place_timeout_s  # Ray keeps an unplaceable actor pending forever
         try:
