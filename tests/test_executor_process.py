@@ -117,3 +117,30 @@ def test_idle_replica_killed_is_noticed_and_restarted(process_server, jfk_bytes)
         with ThreadPoolExecutor(2) as pool:
             results = list(pool.map(lambda _: transcribe(process_server.base_url, jfk_bytes), range(2)))
         assert all(r.status_code == 200 and fold(r.json()["text"]) == JFK_TEXT for r in results)
+
+
+def test_replica_killed_while_it_loads_is_started_again(process_server, jfk_bytes):
+    with httpx.Client(base_url=process_server.base_url, timeout=30) as http:
+        first = replicas(http)[0]
+        os.kill(first["pid"], signal.SIGKILL)
+        # the replacement process is visible (alive false) while it loads the model: kill it there
+        deadline = time.monotonic() + 10
+        loading = None
+        while loading is None and time.monotonic() < deadline:
+            r = replicas(http)[0]
+            if r["pid"] not in (None, first["pid"]) and not r["alive"]:
+                loading = r
+            time.sleep(0.02)
+        assert loading is not None, "never saw the replacement replica loading"
+        os.kill(loading["pid"], signal.SIGKILL)
+        killed_at = time.monotonic()
+        while time.monotonic() - killed_at < 10:
+            r = replicas(http)[0]
+            if r["alive"]:
+                break
+            time.sleep(0.1)
+        assert r["alive"] and r["pid"] not in (first["pid"], loading["pid"]), r
+        ok = transcribe(process_server.base_url, jfk_bytes)
+        assert ok.status_code == 200 and fold(ok.json()["text"]) == JFK_TEXT
+    assert "restarting replica 0 failed" in process_server.log()
+    assert process_server.proc.poll() is None
