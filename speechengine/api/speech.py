@@ -6,11 +6,11 @@ import base64
 import json
 from typing import Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from speechengine.api.deps import get_engine, off_loop, require_api_key
+from speechengine.api.deps import get_engine, log_content, off_loop, require_api_key, track
 from speechengine.audio import encode_audio, media_type
 from speechengine.audio.encode import output_rate
 from speechengine.capabilities import Capability, TTSInput, TTSOutput
@@ -59,11 +59,13 @@ def _usage(text: str, audio: TTSOutput) -> dict:
 
 
 @router.post("/v1/audio/speech", tags=["audio"], response_class=Response)
-async def create_speech(req: SpeechRequest, engine: AsyncEngine = Depends(get_engine)) -> Response:
+async def create_speech(req: SpeechRequest, request: Request, engine: AsyncEngine = Depends(get_engine)) -> Response:
     dep = engine.resolve_for(req.model, Capability.TTS)
+    trace = track(request, dep)
+    log_content(request, "input", req.input)
     voice = await resolve_voice(dep, req.voice)
     item = TTSInput(text=req.input, voice=voice, speed=req.speed, instructions=req.instructions)
-    result: TTSOutput = await dep.submit(Capability.TTS, item)
+    result: TTSOutput = await dep.submit(Capability.TTS, item, trace)
     body = await off_loop(encode_audio, result.audio, result.sample_rate, req.response_format)
     rate = output_rate(req.response_format, result.sample_rate)
     if req.stream_format == "sse":

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from speechengine.api.deps import get_engine, get_settings, off_loop, read_form, read_upload, require_api_key
+from speechengine.api.deps import get_engine, get_settings, log_content, off_loop, read_form, read_upload, require_api_key, track
 from speechengine.api.errors import parse_model
 from speechengine.api.transcript_formats import render
 from speechengine.audio import decode_audio
@@ -50,13 +50,15 @@ class TranslationForm(_STTForm):
 async def _run(request: Request, engine: AsyncEngine, settings: Settings, form: _STTForm, task: str,
                language: str | None, granularities: set[str]) -> Response:
     dep = engine.resolve_for(form.model, Capability.STT)
+    trace = track(request, dep)
     data = await read_upload(form.file, settings)
     audio = await off_loop(decode_audio, data, 16000)
     item = STTInput(
         audio=audio, task=task, language=language, prompt=form.prompt, temperature=form.temperature,
         word_timestamps="word" in granularities and form.response_format == "verbose_json",
     )
-    result: STTOutput = await dep.submit(Capability.STT, item)
+    result: STTOutput = await dep.submit(Capability.STT, item, trace)
+    log_content(request, "transcript", result.text)
     return render(result, form.response_format, task, granularities)
 
 

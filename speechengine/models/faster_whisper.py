@@ -6,7 +6,7 @@ False); parallelism comes from several workers, since CTranslate2 serves concurr
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from pydantic import Field
 
