@@ -114,6 +114,17 @@ def test_batched_and_concurrent_equal_one_by_one(family, clips):
         assert float(single @ parallel) > 1 - 1e-3
     # the equality above must be between different vectors, not one vector repeated
     assert float(one_by_one[0] @ one_by_one[2]) < 0.9
+    assert _batches_over_one(http, model) > 0, "no batch of more than one file was formed"
+
+
+def _batches_over_one(http: httpx.Client, model: str) -> float:
+    """Batches of more than one item the model has run so far (from /metrics)."""
+    def value(name: str, *labels: str) -> float:
+        for line in http.get("/metrics").text.splitlines():
+            if line.startswith(f"speechengine_batch_size_{name}{{") and all(x in line for x in (f'model="{model}"', *labels)):
+                return float(line.rsplit(" ", 1)[1])
+        raise AssertionError(f"batch_size_{name} for {model} is not in /metrics")
+    return value("count") - value("bucket", 'le="1.0"')
 
 
 def test_base64_encoding_matches_floats(http, clips):

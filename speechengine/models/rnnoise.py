@@ -5,6 +5,10 @@ audio), with a tiny per-stream state: each request gets its own state, created a
 around it. Its output lags the input by 960 samples (measured, and checked by the tests); the
 input is padded at the end and the lag cut from the start, so the output lines up with the input
 and has its exact length.
+
+``atten_lim_db`` caps how far anything is turned down by mixing that much of the (aligned) input
+back in: RNNoise at full strength also cuts fricatives buried in noise, and with a 25 dB cap
+whisper-tiny.en heard "ask not what your country..." in 10-11 of 12 noisy takes instead of 6.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import ctypes
 from typing import ClassVar
 
 import numpy as np
+from pydantic import Field
 
 from speechengine.capabilities import Capability, RestoreInput, RestoreOutput
 from speechengine.errors import InvalidRequestError
@@ -24,9 +29,15 @@ INT16_SCALE = 32768.0
 _FLOATS = ctypes.POINTER(ctypes.c_float)
 
 
+class RNNoiseOptions(FamilyOptions):
+    atten_lim_db: float = Field(100.0, ge=0, le=100,
+                                description="most anything is turned down, in dB; 100 = no limit")
+
+
 class RNNoise(ModelFamily):
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.RESTORE})
-    Options: ClassVar[type[FamilyOptions]] = FamilyOptions
+    Options: ClassVar[type[FamilyOptions]] = RNNoiseOptions
+    options: RNNoiseOptions
 
     def load(self) -> None:
         from pyrnnoise import rnnoise  # loads the bundled librnnoise with its ctypes signatures
@@ -66,4 +77,7 @@ class RNNoise(ModelFamily):
         finally:
             self.rn.destroy(state)
         audio = out[DELAY_SAMPLES:DELAY_SAMPLES + len(item.audio)] / INT16_SCALE
+        if self.options.atten_lim_db < 100:
+            floor = 10 ** (-self.options.atten_lim_db / 20)
+            audio = (1 - floor) * audio + floor * item.audio
         return RestoreOutput(audio=audio.astype(np.float32), sample_rate=SAMPLE_RATE)
