@@ -102,3 +102,14 @@ def test_concurrent_requests_are_independent(http, noisy):
         both = list(pool.map(lambda f: _restore(http, "deepfilternet3", f, response_format="pcm").content,
                              [noisy["file"], quiet]))
     assert np.array_equal(np.frombuffer(both[0], "<i2"), alone)
+
+
+@pytest.mark.parametrize("model", FAMILIES)
+def test_unload_then_reload_serves_the_same(http, model):
+    """close() frees the model's native state; the next request loads it again and gets the same audio."""
+    data = (FIXTURES / "stereo_diarization.wav").read_bytes()
+    before = _restore(http, model, data, name="two.wav", response_format="pcm").content
+    assert http.post(f"/v1/models/{model}/unload").json()["status"] == "unloaded"
+    after = _restore(http, model, data, name="two.wav", response_format="pcm").content
+    assert after == before
+    assert http.get(f"/v1/models/{model}").json()["status"] == "loaded"

@@ -13,6 +13,7 @@ audio lines up with the input sample for sample and has its exact length.
 from __future__ import annotations
 
 import ctypes
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import ClassVar
 
@@ -64,6 +65,7 @@ class DeepFilterNet3(ModelFamily):
         self._model_path = str(path).encode()
         self.lib = _bind(load_library())
         self._spare = ThreadPoolExecutor(1, thread_name_prefix="df-state")
+        self._take_lock = threading.Lock()  # with workers > 1, two batches may take states at once
         self._next: Future = self._spare.submit(self._create_state)
         state = self._next.result()
         self.frame = int(self.lib.df_get_frame_length(state))
@@ -81,8 +83,9 @@ class DeepFilterNet3(ModelFamily):
         return state
 
     def _take_state(self) -> int:
-        state = self._next.result()
-        self._next = self._spare.submit(self._create_state)
+        with self._take_lock:
+            state = self._next.result()
+            self._next = self._spare.submit(self._create_state)
         return state
 
     def info(self) -> ModelInfo:
