@@ -27,7 +27,7 @@ DIM = 256
 
 
 class DVectorOptions(FamilyOptions):
-    intra_op_threads: int = Field(1, ge=0, description="ONNX Runtime threads; 0 = all cores")
+    intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime threads; 0 = the platform's thread budget")
     blas_threads: int = Field(1, ge=1, description="numpy BLAS threads while computing features")
 
 
@@ -58,7 +58,7 @@ class DVector(ModelFamily):
         if hparams.sample_rate != SAMPLE_RATE:
             raise ValueError(f"d-vector embedder expects {hparams.sample_rate} Hz, this family serves {SAMPLE_RATE}")
         so = onnxruntime.SessionOptions()
-        so.intra_op_num_threads = self.options.intra_op_threads
+        so.intra_op_num_threads = self.options.intra_op_threads or self.platform.cpu_threads
         so.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(str(path), sess_options=so,
                                                     providers=list(self.platform.ort_providers))

@@ -24,7 +24,7 @@ DIM = 256
 
 
 class ResemblyzerOptions(FamilyOptions):
-    torch_threads: int = Field(1, ge=0, description="torch intra-op threads (process-wide); 0 = torch's default")
+    torch_threads: int = Field(0, ge=0, description="torch intra-op threads (process-wide); 0 = the platform's thread budget")
     partials_per_second: float = Field(1.3, gt=0.625, le=10, description="resemblyzer's `rate`")
     min_coverage: float = Field(0.75, gt=0, le=1)
     trim_silence: bool = Field(True, description="shorten long silences with webrtcvad before embedding")
@@ -45,8 +45,7 @@ class Resemblyzer(ModelFamily):
             warnings.simplefilter("ignore", UserWarning)
             from resemblyzer import VoiceEncoder
 
-        if self.options.torch_threads:
-            torch.set_num_threads(self.options.torch_threads)
+        torch.set_num_threads(self.options.torch_threads or self.platform.cpu_threads)
         path = self.weights
         if path.is_dir():
             path = path / "pretrained.pt"
