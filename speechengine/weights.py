@@ -119,3 +119,23 @@ def hub_download(source: HubWeights, cache_dir: Path, model_id: str) -> Path:
     except HfHubHTTPError as e:
         raise WeightsNotFoundError(f"model {model_id!r}: downloading hub repo {source.hub!r} failed: {e}") from None
     return Path(path)
+
+
+def weights_present(source: WeightsSource, cache_dir: Path) -> bool:
+    """Whether the weights can be had without a download (for ``speechengine models list``)."""
+    if isinstance(source, LocalWeights):
+        return source.local.expanduser().exists()
+    if isinstance(source, PackageWeights):
+        import importlib.util
+
+        pkgs = source.package if isinstance(source.package, list) else [source.package]
+        return all(importlib.util.find_spec(p) is not None for p in pkgs)
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        snapshot_download(source.hub, revision=source.revision, cache_dir=str(cache_dir / "hub"),
+                          allow_patterns=source.allow_patterns, local_files_only=True)
+        return True
+    except (LocalEntryNotFoundError, OSError):
+        return False

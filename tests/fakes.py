@@ -8,22 +8,28 @@ from typing import ClassVar
 
 from pydantic import Field
 
+import numpy as np
+
 from speechengine.capabilities import Capability, TTSInput, TTSOutput
 from speechengine.models.base import FamilyOptions, ModelFamily, ModelInfo
-
-import numpy as np
 
 
 class FakeOptions(FamilyOptions):
     load_seconds: float = Field(0.0, ge=0)
     fail_load: bool = False
+    synth_seconds: float = Field(0.0, ge=0)
 
 
 class FakeTTS(ModelFamily):
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.TTS})
     Options: ClassVar[type[FamilyOptions]] = FakeOptions
     loads = 0
+    unloads = 0
     lock = threading.Lock()
+
+    def close(self) -> None:
+        with FakeTTS.lock:
+            FakeTTS.unloads += 1
 
     def load(self) -> None:
         with FakeTTS.lock:
@@ -37,4 +43,5 @@ class FakeTTS(ModelFamily):
 
     def synthesize_batch(self, items: list[TTSInput]) -> list[TTSOutput]:
         self.last_thread = threading.current_thread().name
+        time.sleep(self.options.synth_seconds)
         return [TTSOutput(np.zeros(len(i.text), np.float32), 8000) for i in items]

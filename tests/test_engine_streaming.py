@@ -229,3 +229,17 @@ async def test_a_full_queue_refuses_new_requests_but_not_the_next_piece_of_a_sta
     gate.set()
     assert await asyncio.gather(running, queued, continued) == ["a", "b", "next piece"]
     await sched.close()
+
+
+async def test_a_model_is_not_unloaded_while_a_stream_of_it_is_open(engine):
+    dep = engine.resolve("tts")
+    pieces = await engine.synthesize_stream("tts", tts("First. Second. Third."))
+    await anext(pieces)
+    assert dep.active == 1
+    unload = asyncio.create_task(dep.unload("test"))
+    await asyncio.sleep(0.1)
+    assert not unload.done()  # waits for the stream
+    await pieces.aclose()
+    await asyncio.wait_for(unload, 5)
+    assert dep.active == 0 and not dep.loaded
+    await engine.stop()

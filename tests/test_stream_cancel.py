@@ -154,7 +154,7 @@ def test_fifty_aborted_streams_leak_no_tasks_and_no_threads(live, sdk, jfk_bytes
 
 
 def test_an_aborted_transcription_stops_decoding_at_the_next_segment(live, sdk, five_windows, monkeypatch):
-    family = live.app.state.engine.resolve(STT).worker.family
+    family = live.app.state.engine.resolve(STT).executor.worker.family
     produced: list[str] = []
     real = family.transcribe_stream
 

@@ -18,6 +18,7 @@ from speechengine.api.errors import install_error_handlers
 from speechengine.api.middleware import RequestContextMiddleware
 from speechengine.api.streaming import SSE_MEDIA_TYPE, sse_event, stream_response
 from speechengine.errors import InferenceError, InvalidRequestError
+from speechengine.metrics import Metrics
 from tests.live_server import LiveServer
 
 
@@ -48,7 +49,7 @@ def app() -> FastAPI:
 
         return await stream_response(request, refused(), media_type="audio/pcm")
 
-    api.add_middleware(RequestContextMiddleware, max_body_bytes=2**20)
+    api.add_middleware(RequestContextMiddleware, max_body_bytes=2**20, metrics=Metrics())
     return api
 
 

@@ -104,3 +104,34 @@ def test_hub_offline_missing_repo_is_a_clear_error(tmp_path):
     out = _resolve_offline(tmp_path, "acme/not-cached")
     assert out.startswith("MISSING")
     assert "'acme/not-cached'" in out and "offline" in out and "speechengine models pull m" in out
+
+
+def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "speechengine", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=120)
+
+
+def test_models_pull_and_list_offline(tmp_path):
+    cache = tmp_path / "cache"
+    _hub_cache(cache / "hub", "acme/cached", {"model.bin": b"x"})
+    cfg = tmp_path / "config.yml"
+    cfg.write_text(f"cache_dir: {cache}\nmodels:\n"
+                   "  - {id: cached, family: faster-whisper, weights: {hub: acme/cached}}\n"
+                   "  - {id: absent, aliases: [gone], family: faster-whisper, weights: {hub: acme/absent}}\n")
+    listing = _cli(["models", "list", "--config", str(cfg)], tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    rows = {ln.split()[0]: ln.split() for ln in listing.stdout.splitlines()[1:]}
+    assert rows["cached"][-1] == "yes" and rows["absent"][-1] == "no"
+    assert "hub:acme/cached" in rows["cached"]
+
+    pulled = _cli(["models", "pull", "cached", "--config", str(cfg)], tmp_path)
+    assert pulled.returncode == 0, pulled.stderr
+    assert Path(pulled.stdout.strip(), "model.bin").read_bytes() == b"x"
+
+    missing = _cli(["models", "pull", "gone", "--config", str(cfg)], tmp_path)
+    assert missing.returncode == 1
+    assert "'acme/absent'" in missing.stderr and "offline" in missing.stderr
+
+    unknown = _cli(["models", "pull", "nope", "--config", str(cfg)], tmp_path)
+    assert unknown.returncode == 2 and "known: absent, cached, gone" in unknown.stderr

@@ -1,5 +1,5 @@
-"""The FastAPI app factory. App state (settings, engine) is built in the lifespan and reaches
-routes through Depends; nothing lives in module globals."""
+"""The FastAPI app factory. App state (settings, engine, metrics, keys) is built here and in the
+lifespan and reaches routes through Depends; nothing lives in module globals."""
 
 from __future__ import annotations
 
@@ -9,21 +9,27 @@ from fastapi import FastAPI
 from loguru import logger
 
 from speechengine import __version__
-from speechengine.api import models, speech, transcriptions, vad
+from speechengine.api import embeddings, models, ops, restore, speech, transcriptions, vad
 from speechengine.api.errors import install_error_handlers
 from speechengine.api.middleware import RequestContextMiddleware
 from speechengine.config import Settings
 from speechengine.engine import AsyncEngine
+from speechengine.metrics import Metrics
 
 
 def create_app(settings: Settings) -> FastAPI:
+    metrics = Metrics()
+    api_keys = settings.all_api_keys()  # a bad keys file fails here, before serving
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        engine = AsyncEngine(settings)
-        app.state.settings = settings
+        engine = AsyncEngine(settings, observer=metrics)
         app.state.engine = engine
-        if not settings.api_keys:
+        if not api_keys:
             logger.warning("no API keys configured: every endpoint is open to anyone who can reach this port")
+        else:
+            logger.info("API keys required ({} configured); /health is open, /metrics {}", len(api_keys),
+                        "needs a key" if settings.metrics_require_key else "is open")
         try:
             await engine.start()
             yield
@@ -36,8 +42,12 @@ def create_app(settings: Settings) -> FastAPI:
         description="Multi-model speech inference server with an OpenAI-compatible API.",
         lifespan=lifespan,
     )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.api_keys = api_keys
     install_error_handlers(app)
-    for module in (speech, transcriptions, vad, models):
+    for module in (speech, transcriptions, vad, embeddings, restore, models, ops):
         app.include_router(module.router)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=int(settings.max_upload_mb * 2**20) + 2**20)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=int(settings.max_upload_mb * 2**20) + 2**20,
+                       metrics=metrics)
     return app

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import re
 from typing import Any, Callable
 
 from fastapi import Request
+from loguru import logger
 from starlette.datastructures import UploadFile
 
+from speechengine.auth import check_api_key, presented_key
 from speechengine.config import Settings
-from speechengine.engine import AsyncEngine
-from speechengine.errors import AuthenticationError, InvalidRequestError, PayloadTooLargeError
+from speechengine.engine import AsyncEngine, Deployment
+from speechengine.errors import InvalidRequestError, PayloadTooLargeError
+from speechengine.scheduler import RequestTrace
 
 _OBJECT_FIELD = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<key>[^\[\]]+)\]$")
 
@@ -26,22 +28,22 @@ def get_settings(request: Request) -> Settings:
 
 
 def require_api_key(request: Request) -> None:
-    """When keys are configured, accept ``Authorization: Bearer <key>`` or ``Api-Key: <key>``."""
-    keys: list[str] = request.app.state.settings.api_keys
-    if not keys:
-        return
-    given = request.headers.get("api-key")
-    auth = request.headers.get("authorization", "")
-    if given is None and auth[:7].lower() == "bearer ":
-        given = auth[7:].strip()
-    if not given:
-        raise AuthenticationError("missing API key: send 'Authorization: Bearer <key>'")
-    # compare against every key (no early exit) in constant time
-    ok = False
-    for key in keys:
-        ok |= hmac.compare_digest(given.encode(), key.encode())
-    if not ok:
-        raise AuthenticationError("incorrect API key provided")
+    """When keys are configured, every route that depends on this needs one of them."""
+    check_api_key(presented_key(request.headers), request.app.state.api_keys)
+
+
+def track(request: Request, dep: Deployment) -> RequestTrace:
+    """Name the request's model for logs and metrics, and give the scheduler a trace to fill."""
+    trace = RequestTrace()
+    request.state.model = dep.id
+    request.state.trace = trace
+    return trace
+
+
+def log_content(request: Request, label: str, text: str) -> None:
+    """Log request or response text only when ``log_content`` is on (debugging; off by default)."""
+    if request.app.state.settings.log_content:
+        logger.info("{} {}: {!r}", request.state.request_id, label, text)
 
 
 async def read_form(request: Request) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""GET /v1/models, GET /v1/models/{id} (OpenAI's shape, extended) and GET /health."""
+"""GET /v1/models, GET /v1/models/{id} (OpenAI's shape, extended), POST /v1/models/{id}/load and
+/unload."""
 
 from __future__ import annotations
 
@@ -41,11 +42,21 @@ async def list_models(engine: AsyncEngine = Depends(get_engine)) -> dict:
     return {"object": "list", "data": [describe(d) for d in engine.deployments.values()]}
 
 
+@router.post("/v1/models/{model_id}/load", tags=["models"], dependencies=[Depends(require_api_key)])
+async def load_model(model_id: str, engine: AsyncEngine = Depends(get_engine)) -> dict:
+    dep = engine.resolve(model_id)
+    await dep.ensure_loaded()
+    return describe(dep)
+
+
+@router.post("/v1/models/{model_id}/unload", tags=["models"], dependencies=[Depends(require_api_key)])
+async def unload_model(model_id: str, engine: AsyncEngine = Depends(get_engine)) -> dict:
+    """Unload once the model's requests in flight are answered (a busy model is never cut off)."""
+    dep = engine.resolve(model_id)
+    await dep.unload("requested through the API")
+    return describe(dep)
+
+
 @router.get("/v1/models/{model_id:path}", tags=["models"], dependencies=[Depends(require_api_key)])
 async def get_model(model_id: str, engine: AsyncEngine = Depends(get_engine)) -> dict:
     return describe(engine.resolve(model_id))
-
-
-@router.get("/health", tags=["ops"])
-async def health(engine: AsyncEngine = Depends(get_engine)) -> dict:
-    return {"status": "ok", "models": {d.id: d.status.value for d in engine.deployments.values()}}

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from speechengine.api.deps import get_engine, off_loop, require_api_key
+from speechengine.api.deps import get_engine, log_content, off_loop, require_api_key, track
 from speechengine.api.streaming import SSE_MEDIA_TYPE, sse_event, stream_response
 from speechengine.audio import encode_audio, media_type, resample
 from speechengine.audio.encode import output_rate
@@ -129,9 +129,11 @@ async def _whole_file(first: TTSOutput, rest: AsyncIterator[TTSOutput], fmt: str
 @router.post("/v1/audio/speech", tags=["audio"], response_class=Response)
 async def create_speech(request: Request, req: SpeechRequest, engine: AsyncEngine = Depends(get_engine)) -> Response:
     dep = engine.resolve_for(req.model, Capability.TTS)
+    trace = track(request, dep)
+    log_content(request, "input", req.input)
     voice = await resolve_voice(dep, req.voice)
     item = TTSInput(text=req.input, voice=voice, speed=req.speed, instructions=req.instructions)
-    pieces = await engine.synthesize_stream(req.model, item)
+    pieces = await engine.synthesize_stream(req.model, item, trace)
     try:
         first = await anext(pieces)  # its rate goes into the headers; its failure is a normal error
     except BaseException:

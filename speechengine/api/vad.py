@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from speechengine.api.deps import get_engine, get_settings, off_loop, read_form, read_upload, require_api_key
+from speechengine.api.deps import get_engine, get_settings, off_loop, read_form, read_upload, require_api_key, track
 from speechengine.api.errors import parse_model
 from speechengine.audio import decode_audio
 from speechengine.capabilities import Capability, VADInput, VADOutput
@@ -34,12 +34,13 @@ async def detect_speech(
 ) -> dict:
     form: VADForm = parse_model(VADForm, await read_form(request))
     dep = engine.resolve_for(form.model, Capability.VAD)
+    trace = track(request, dep)
     audio = await off_loop(decode_audio, await read_upload(form.file, settings), 16000)
     item = VADInput(
         audio=audio, threshold=form.threshold, min_silence_duration_ms=form.min_silence_duration_ms,
         speech_pad_ms=form.speech_pad_ms, min_speech_duration_ms=form.min_speech_duration_ms,
     )
-    out: VADOutput = await dep.submit(Capability.VAD, item)
+    out: VADOutput = await dep.submit(Capability.VAD, item, trace)
     return {
         "duration": round(out.duration, 3),
         "speech_duration": round(out.speech_duration, 3),

@@ -1,9 +1,15 @@
-"""A deployment: one configured model with its scheduler, executor and worker, and its status.
+"""A deployment: one configured model with its scheduler and executor, and its lifetime.
 
-Loading happens once however many requests ask for it at the same time (an asyncio lock), in
-an executor thread so the event loop keeps serving. Requests come in three shapes, all through
-the scheduler: one input, one result (``submit``); several inputs, results in order
-(``submit_each``); one input, outputs as they are produced (``stream``; see engine/streams.py).
+The executor (local threads, child processes or Ray actors) comes from the model's config through
+the EXECUTORS table; the scheduler may run as many batches at once as the executor has slots
+(replicas x workers). Loading happens once however many requests ask at the same time (an
+asyncio lock), off the event loop so it keeps serving. Requests in flight are counted: a model with
+requests in flight is never unloaded (idle TTL, LRU eviction and explicit unload all wait for or
+skip busy models); a stream counts as in flight until it ends or is closed.
+
+Requests come in three shapes, all through the scheduler: one input, one result (``submit``);
+several inputs, results in order (``submit_each``); one input, outputs as they are produced
+(``stream``). See engine/streams.py.
 """
 
 from __future__ import annotations
@@ -11,60 +17,95 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
+from contextlib import aclosing
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 
 from loguru import logger
 
 from speechengine.capabilities import Capability
-from speechengine.config import ModelConfig
+from speechengine.config import ModelConfig, RaySettings
+from speechengine.engine.observer import EngineObserver
 from speechengine.engine.streams import StreamJob, Streamed, generate, ordered
-from speechengine.errors import ModelLoadError, SpeechEngineError, UnsupportedCapabilityError
-from speechengine.executor import LocalExecutor
-from speechengine.models.base import ModelFamily, ModelInfo
+from speechengine.errors import ModelLoadError, QueueFullError, SpeechEngineError, UnsupportedCapabilityError
+from speechengine.executor import make_executor
+from speechengine.models.base import ModelInfo
 from speechengine.models.registry import family_class
-from speechengine.scheduler import BatchScheduler
-from speechengine.worker import Worker
+from speechengine.scheduler import BatchScheduler, RequestTrace
 
 
 class ModelStatus(str, enum.Enum):
     UNLOADED = "unloaded"
     LOADING = "loading"
     LOADED = "loaded"
+    UNLOADING = "unloading"
     FAILED = "failed"
 
 
+def _audio_seconds(items: list, outputs: list) -> float:
+    """Audio processed by a batch: input audio (STT, VAD, ...) or, for TTS, the audio made."""
+    total = 0.0
+    for item, out in zip(items, outputs):
+        d = getattr(item, "duration", None)
+        total += d if d is not None else getattr(out, "duration", 0.0)
+    return total
+
+
 class Deployment:
-    def __init__(self, config: ModelConfig, cache_dir: Path) -> None:
+    def __init__(
+        self,
+        config: ModelConfig,
+        cache_dir: Path,
+        ray: RaySettings | None = None,
+        *,
+        observer: EngineObserver | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        before_load: Callable[["Deployment"], Awaitable[None]] | None = None,
+    ) -> None:
         self.config = config
         self.family_cls = family_class(config.family)
         self.capabilities: frozenset[Capability] = self.family_cls.capabilities
-        self.worker = Worker(config, cache_dir)
-        self.executor = LocalExecutor(config.id, config.workers)
+        self.observer = observer or EngineObserver()
+        self.clock = clock
+        self._before_load = before_load
+        self.executor = make_executor(config, cache_dir, ray or RaySettings())
         self.scheduler = BatchScheduler(
             config.id,
             self._run_batch,
             max_batch_size=config.max_batch_size,
             max_wait_ms=config.max_wait_ms,
             queue_limit=config.queue_limit,
-            max_inflight=config.workers,
+            max_inflight=self.executor.concurrency,
         )
         self.status = ModelStatus.UNLOADED
         self.info: ModelInfo | None = None
         self.load_error: str | None = None
         self.created = int(time.time())
+        self.active = 0  # requests past loading and not yet answered
+        self.last_used = clock()
         self._load_lock = asyncio.Lock()
+        self._idle = asyncio.Condition()
+        self._notifiers: set[asyncio.Task] = set()
+        self.observer.watch_queue(config.id, lambda: self.scheduler.queued)
 
     @property
     def id(self) -> str:
         return self.config.id
 
+    @property
+    def loaded(self) -> bool:
+        return self.status is ModelStatus.LOADED
+
     async def _run_batch(self, work: Capability | Streamed, items: list) -> list:
         if isinstance(work, Streamed):  # a stream is a batch of one that emits while it runs
             job: StreamJob = items[0]
-            return [await self.executor.run(self.worker.run_stream, work.capability, job.item, job.emit,
-                                            job.cancelled)]
-        return await self.executor.run(self.worker.run_batch, work, items)
+            return [await self.executor.stream(work.capability, job.item, job.emit, job.cancelled)]
+        capability = work
+        t0 = time.perf_counter()
+        outputs = await self.executor.run(capability, items)
+        self.observer.batch_done(self.id, capability, len(items), time.perf_counter() - t0,
+                                 _audio_seconds(items, outputs))
+        return outputs
 
     async def ensure_loaded(self) -> ModelInfo:
         if self.status is ModelStatus.LOADED and self.info is not None:
@@ -72,10 +113,13 @@ class Deployment:
         async with self._load_lock:
             if self.status is ModelStatus.LOADED and self.info is not None:
                 return self.info
+            if self._before_load is not None:
+                await self._before_load(self)
             self.status = ModelStatus.LOADING
             logger.info("loading model {}", self.id)
+            t0 = time.perf_counter()
             try:
-                self.info = await self.executor.run(self.worker.load)
+                self.info = await self.executor.load()
             except Exception as exc:
                 self.status = ModelStatus.FAILED
                 self.load_error = f"{type(exc).__name__}: {exc}"
@@ -85,41 +129,116 @@ class Deployment:
                 raise ModelLoadError(f"model {self.id!r} could not be loaded: {exc}") from exc
             self.status = ModelStatus.LOADED
             self.load_error = None
+            self.last_used = self.clock()
+            self.observer.model_loaded(self.id, time.perf_counter() - t0)
             return self.info
 
-    async def _family(self) -> ModelFamily:
+    async def submit(self, capability: Capability, item: object, trace: RequestTrace | None = None) -> object:
+        trace = trace if trace is not None else RequestTrace()
         await self.ensure_loaded()
-        family = self.worker.family
-        assert family is not None
-        return family
+        self.active += 1  # no await since the load check: an unload cannot slip in between
+        try:
+            key = await self.executor.check(capability, item)
+            try:
+                result = await self.scheduler.submit(capability, item, key, trace)
+            except QueueFullError:
+                self.observer.rejected(self.id)
+                raise
+        finally:
+            self.active -= 1
+            self.last_used = self.clock()
+            if self.active == 0:
+                async with self._idle:
+                    self._idle.notify_all()
+        audio_in = getattr(item, "duration", 0.0) or 0.0
+        audio_out = result.duration if hasattr(result, "audio") else 0.0
+        trace.audio_s = audio_in or audio_out
+        self.observer.request_done(self.id, capability, trace, audio_in, audio_out)
+        return result
 
-    async def submit(self, capability: Capability, item: object) -> object:
-        family = await self._family()
-        family.validate(capability, item)
-        return await self.scheduler.submit(capability, item, family.batch_key(capability, item))
-
-    async def submit_each(self, capability: Capability, items: Sequence[Any]) -> AsyncIterator[Any]:
+    async def submit_each(self, capability: Capability, items: Sequence[Any],
+                          trace: RequestTrace | None = None) -> AsyncIterator[Any]:
         """Validate every item now, then return an iterator of their results in order, each item its
-        own scheduler unit (see streams.ordered). Close the iterator to cancel what is left."""
-        family = await self._family()
-        for item in items:
-            family.validate(capability, item)
-        return ordered(lambda item, continued: self.scheduler.submit(
-            capability, item, family.batch_key(capability, item), admitted=continued), items)
+        own scheduler unit (see streams.ordered). The model counts as busy until the iterator ends
+        or is closed: iterate or close it. ``trace`` times the first item (what delays first output)."""
+        await self.ensure_loaded()
+        self._hold()
+        try:
+            keys = [await self.executor.check(capability, item) for item in items]
+        except BaseException:
+            self._release()
+            raise
 
-    async def stream(self, capability: Capability, item: object) -> AsyncIterator[Any]:
+        def submit(pair: tuple[Any, tuple], continued: bool) -> Awaitable[Any]:
+            return self.scheduler.submit(capability, pair[0], pair[1], None if continued else trace,
+                                         admitted=continued)
+
+        return self._held(ordered(submit, list(zip(items, keys))))
+
+    async def stream(self, capability: Capability, item: object,
+                     trace: RequestTrace | None = None) -> AsyncIterator[Any]:
         """Validate now, then return an iterator of the family's partial outputs for ``item`` as the
-        worker produces them (see streams.generate). Close the iterator to stop the worker."""
-        family = await self._family()
-        if not family.can_stream(capability):
+        worker produces them (see streams.generate). Busy until it ends or is closed: iterate or
+        close it; closing stops the worker at its next output."""
+        await self.ensure_loaded()
+        if not self.executor.streams(capability):
             raise UnsupportedCapabilityError(
-                f"model {self.id!r} cannot stream {capability.value} results", param="stream"
-            )
-        family.validate(capability, item)
-        return generate(lambda work, job: self.scheduler.submit(work, job, job), capability, item)
+                f"model {self.id!r} cannot stream {capability.value} results here "
+                f"(family {self.config.family}, {self.executor.kind} executor)", param="stream")
+        self._hold()
+        try:
+            await self.executor.check(capability, item)
+        except BaseException:
+            self._release()
+            raise
+        return self._held(generate(lambda work, job: self.scheduler.submit(work, job, job, trace), capability, item))
+
+    def _hold(self) -> None:
+        self.active += 1
+
+    def _release(self) -> None:
+        """Synchronous, so that it also completes under a cancel scope that interrupts awaits."""
+        self.active -= 1
+        self.last_used = self.clock()
+        if self.active == 0:
+            task = asyncio.get_running_loop().create_task(self._notify_idle())
+            self._notifiers.add(task)  # the loop holds tasks weakly
+            task.add_done_callback(self._notifiers.discard)
+
+    async def _notify_idle(self) -> None:
+        async with self._idle:
+            self._idle.notify_all()
+
+    async def _held(self, outputs: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        try:
+            async with aclosing(outputs):
+                async for output in outputs:
+                    self.last_used = self.clock()
+                    yield output
+        finally:
+            self._release()
+
+    def idle_for(self, now: float) -> float | None:
+        """Seconds since the last request if the model is loaded and idle, else None."""
+        if self.status is not ModelStatus.LOADED or self.active:
+            return None
+        return now - self.last_used
+
+    async def unload(self, reason: str) -> None:
+        """Unload once no request is in flight; requests arriving meanwhile wait, then reload."""
+        async with self._load_lock:
+            if self.status is not ModelStatus.LOADED:
+                return
+            self.status = ModelStatus.UNLOADING  # new requests now queue on the load lock
+            async with self._idle:
+                await self._idle.wait_for(lambda: self.active == 0)
+            await self.executor.shutdown()
+            self.status = ModelStatus.UNLOADED
+            self.info = None
+            logger.info("unloaded model {} ({})", self.id, reason)
+            self.observer.model_unloaded(self.id, reason)
 
     async def close(self) -> None:
         await self.scheduler.close()
-        self.executor.shutdown()
-        self.worker.unload()
+        await self.executor.shutdown()
         self.status = ModelStatus.UNLOADED

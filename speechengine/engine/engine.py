@@ -1,41 +1,61 @@
 """AsyncEngine: resolves a model name (id or alias) to its deployment, checks the capability,
-and submits the typed request to that model's scheduler, for one result or as a stream. Knows
-nothing about HTTP.
+and submits the typed request to that model's scheduler, for one result or as a stream. It also
+owns model lifetimes: preload at start, idle-TTL unload (``reap``), and least-recently-used
+eviction under ``max_loaded_models``. Knows nothing about HTTP.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from dataclasses import replace
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from loguru import logger
 
 from speechengine.capabilities import Capability, TTSInput, TTSOutput
 from speechengine.config import Settings
 from speechengine.engine.deployment import Deployment
+from speechengine.engine.observer import EngineObserver
 from speechengine.errors import InvalidRequestError, ModelNotFoundError, UnsupportedCapabilityError
+from speechengine.scheduler import RequestTrace
 from speechengine.sentences import split_text
 
 
 class AsyncEngine:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, observer: EngineObserver | None = None,
+                 clock: Callable[[], float] = time.monotonic, reap_interval_s: float = 1.0) -> None:
         self.settings = settings
+        self.observer = observer or EngineObserver()
+        self.clock = clock
+        self.reap_interval_s = reap_interval_s
         self.deployments: dict[str, Deployment] = {}
         self._names: dict[str, Deployment] = {}
+        self._reaper: asyncio.Task | None = None
         for cfg in settings.models:
-            dep = Deployment(cfg, settings.cache_dir)
+            dep = Deployment(cfg, settings.cache_dir, settings.ray, observer=self.observer, clock=clock,
+                             before_load=self._make_room)
             self.deployments[cfg.id] = dep
             for name in (cfg.id, *cfg.aliases):
                 self._names[name] = dep
+        self.observer.watch_loaded(lambda: sum(d.loaded for d in self.deployments.values()))
 
     async def start(self) -> None:
         """Load the models marked preload, one at a time (bounded memory and CPU at start)."""
         for dep in self.deployments.values():
             if dep.config.preload:
                 await dep.ensure_loaded()
-        logger.info("engine ready: {} model(s) configured", len(self.deployments))
+        if any(d.config.ttl_s >= 0 for d in self.deployments.values()):
+            self._reaper = asyncio.get_running_loop().create_task(self._reap_forever(), name="ttl-reaper")
+        logger.info("engine ready: {} model(s) configured, {} loaded", len(self.deployments),
+                    sum(d.loaded for d in self.deployments.values()))
 
     async def stop(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
         for dep in self.deployments.values():
             await dep.close()
 
@@ -55,18 +75,59 @@ class AsyncEngine:
             )
         return dep
 
-    async def submit(self, model: str, capability: Capability, item: object) -> object:
-        return await self.resolve_for(model, capability).submit(capability, item)
+    async def submit(self, model: str, capability: Capability, item: object,
+                     trace: RequestTrace | None = None) -> object:
+        return await self.resolve_for(model, capability).submit(capability, item, trace)
 
-    async def synthesize_stream(self, model: str, item: TTSInput) -> AsyncIterator[TTSOutput]:
+    async def synthesize_stream(self, model: str, item: TTSInput,
+                                trace: RequestTrace | None = None) -> AsyncIterator[TTSOutput]:
         """Validate, then return the audio of ``item`` piece by piece (sentences, in order), each piece
         its own scheduler unit. Joined, the pieces are the whole synthesis."""
         dep = self.resolve_for(model, Capability.TTS)
         pieces = split_text(item.text)
         if not pieces:
             raise InvalidRequestError("'input' has no text to speak", param="input")
-        return await dep.submit_each(Capability.TTS, [replace(item, text=piece) for piece in pieces])
+        return await dep.submit_each(Capability.TTS, [replace(item, text=piece) for piece in pieces], trace)
 
-    async def stream(self, model: str, capability: Capability, item: object) -> AsyncIterator[Any]:
+    async def stream(self, model: str, capability: Capability, item: object,
+                     trace: RequestTrace | None = None) -> AsyncIterator[Any]:
         """Validate, then return the model's partial outputs for ``item`` as they are produced."""
-        return await self.resolve_for(model, capability).stream(capability, item)
+        return await self.resolve_for(model, capability).stream(capability, item, trace)
+
+    # --- lifetimes ----------------------------------------------------------------------------
+
+    async def reap(self, now: float | None = None) -> list[str]:
+        """Unload loaded, idle models whose TTL has passed. Returns the ids unloaded."""
+        now = self.clock() if now is None else now
+        expired = []
+        for dep in self.deployments.values():
+            ttl = dep.config.ttl_s
+            idle = dep.idle_for(now)
+            if ttl >= 0 and idle is not None and idle >= ttl:
+                expired.append(dep)
+        for dep in expired:
+            await dep.unload(f"idle for {dep.config.ttl_s} s")
+        return [d.id for d in expired]
+
+    async def _reap_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.reap_interval_s)
+            try:
+                await self.reap()
+            except Exception:
+                logger.exception("idle-model reaper failed")
+
+    async def _make_room(self, loading: Deployment) -> None:
+        """Before a load: evict least-recently-used idle models beyond ``max_loaded_models``."""
+        limit = self.settings.max_loaded_models
+        if limit is None:
+            return
+        loaded = [d for d in self.deployments.values() if d.loaded and d is not loading]
+        excess = len(loaded) + 1 - limit
+        if excess <= 0:
+            return
+        idle = sorted((d for d in loaded if d.active == 0), key=lambda d: d.last_used)
+        for dep in idle[:excess]:
+            await dep.unload(f"least recently used; max_loaded_models={limit}")
+        if len(idle) < excess:
+            logger.warning("max_loaded_models={} exceeded: the other loaded models are busy", limit)

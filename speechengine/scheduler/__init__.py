@@ -1,5 +1,5 @@
 """Per-model batching scheduler (pure Python, no model imports)."""
 
-from speechengine.scheduler.batch_scheduler import BatchScheduler, SchedulerStats
+from speechengine.scheduler.batch_scheduler import BatchScheduler, RequestTrace, SchedulerStats
 
-__all__ = ["BatchScheduler", "SchedulerStats"]
+__all__ = ["BatchScheduler", "RequestTrace", "SchedulerStats"]

@@ -28,6 +28,17 @@ class _Item:
     payload: Any
     future: asyncio.Future
     enqueued_at: float
+    trace: RequestTrace
+
+
+@dataclass
+class RequestTrace:
+    """Filled in by the scheduler for one request: how long it queued, its batch, the run time."""
+
+    queue_wait_s: float = 0.0
+    batch_size: int = 0
+    run_s: float = 0.0
+    audio_s: float = 0.0  # set by the caller once the result is known (audio in or out)
 
 
 @dataclass
@@ -81,9 +92,12 @@ class BatchScheduler:
         if self._loop_task is None:
             self._loop_task = asyncio.get_running_loop().create_task(self._loop(), name=f"scheduler:{self.name}")
 
-    async def submit(self, capability: Hashable, payload: Any, key: Hashable = (), *, admitted: bool = False) -> Any:
-        """Queue one request and wait for its result (or its error). ``admitted``: a continuation
-        of a request already accepted, never refused for a full queue."""
+    async def submit(
+        self, capability: Hashable, payload: Any, key: Hashable = (), trace: RequestTrace | None = None, *,
+        admitted: bool = False,
+    ) -> Any:
+        """Queue one request and wait for its result (or its error); ``trace`` receives its timings.
+        ``admitted``: a continuation of a request already accepted, never refused for a full queue."""
         if self._closed:
             raise ServiceUnavailableError("the server is shutting down")
         if not admitted and len(self._queue) >= self.queue_limit:
@@ -92,7 +106,8 @@ class BatchScheduler:
                 f"model {self.name!r} has {len(self._queue)} requests queued (limit {self.queue_limit}); retry later"
             )
         self.start()
-        item = _Item((capability, key), payload, asyncio.get_running_loop().create_future(), self._clock())
+        item = _Item((capability, key), payload, asyncio.get_running_loop().create_future(), self._clock(),
+                     trace if trace is not None else RequestTrace())
         self._queue.append(item)
         self.stats.submitted += 1
         self._wakeup.set()
@@ -156,9 +171,17 @@ class BatchScheduler:
     async def _run(self, batch: list[_Item]) -> None:
         self.stats.batches += 1
         self.stats.batch_sizes[len(batch)] += 1
+        started = self._clock()
+        for it in batch:
+            it.trace.queue_wait_s = started - it.enqueued_at
+            it.trace.batch_size = len(batch)
         try:
             capability = batch[0].group[0]
-            results = await self._runner(capability, [it.payload for it in batch])
+            try:
+                results = await self._runner(capability, [it.payload for it in batch])
+            finally:
+                for it in batch:
+                    it.trace.run_s = self._clock() - started
             if len(results) != len(batch):
                 raise RuntimeError(f"runner returned {len(results)} results for a batch of {len(batch)}")
         except Exception as exc:  # one failing batch fails its own requests, nothing else
