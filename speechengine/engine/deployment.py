@@ -161,6 +161,7 @@ class Deployment:
         """Validate every item now, then return an iterator of their results in order, each item its
         own scheduler unit (see streams.ordered). The model counts as busy until the iterator ends
         or is closed: iterate or close it. ``trace`` times the first item (what delays first output)."""
+        trace = trace if trace is not None else RequestTrace()
         await self.ensure_loaded()
         self._hold()
         try:
@@ -173,13 +174,15 @@ class Deployment:
             return self.scheduler.submit(capability, pair[0], pair[1], None if continued else trace,
                                          admitted=continued)
 
-        return self._held(ordered(submit, list(zip(items, keys))))
+        audio_in = sum(getattr(item, "duration", 0.0) or 0.0 for item in items)
+        return self._held(ordered(submit, list(zip(items, keys))), capability, trace, audio_in)
 
     async def stream(self, capability: Capability, item: object,
                      trace: RequestTrace | None = None) -> AsyncIterator[Any]:
         """Validate now, then return an iterator of the family's partial outputs for ``item`` as the
         worker produces them (see streams.generate). Busy until it ends or is closed: iterate or
         close it; closing stops the worker at its next output."""
+        trace = trace if trace is not None else RequestTrace()
         await self.ensure_loaded()
         if not self.executor.streams(capability):
             raise UnsupportedCapabilityError(
@@ -191,7 +194,8 @@ class Deployment:
         except BaseException:
             self._release()
             raise
-        return self._held(generate(lambda work, job: self.scheduler.submit(work, job, job, trace), capability, item))
+        return self._held(generate(lambda work, job: self.scheduler.submit(work, job, job, trace), capability, item),
+                          capability, trace, getattr(item, "duration", 0.0) or 0.0)
 
     def _hold(self) -> None:
         self.active += 1
@@ -209,12 +213,18 @@ class Deployment:
         async with self._idle:
             self._idle.notify_all()
 
-    async def _held(self, outputs: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async def _held(self, outputs: AsyncIterator[Any], capability: Capability, trace: RequestTrace,
+                    audio_in: float) -> AsyncIterator[Any]:
+        """``outputs`` with the model held busy, reported like one request when they are complete."""
+        audio_out = 0.0
         try:
             async with aclosing(outputs):
                 async for output in outputs:
                     self.last_used = self.clock()
+                    audio_out += output.duration if hasattr(output, "audio") else 0.0
                     yield output
+            trace.audio_s = audio_in or audio_out
+            self.observer.request_done(self.id, capability, trace, audio_in, audio_out)
         finally:
             self._release()
 
