@@ -243,3 +243,26 @@ async def test_a_model_is_not_unloaded_while_a_stream_of_it_is_open(engine):
     await asyncio.wait_for(unload, 5)
     assert dep.active == 0 and not dep.loaded
     await engine.stop()
+
+
+async def test_a_complete_stream_is_reported_once_like_one_request(monkeypatch, tmp_path, engine):
+    from speechengine.engine.observer import EngineObserver
+
+    class Recorder(EngineObserver):
+        def __init__(self) -> None:
+            self.done: list[tuple] = []
+
+        def request_done(self, model, capability, trace, audio_in_s, audio_out_s) -> None:
+            self.done.append((model, capability, round(audio_out_s * 8000), trace.batch_size))
+
+    observer = Recorder()
+    eng = AsyncEngine(engine.settings, observer=observer)
+    async with aclosing(await eng.synthesize_stream("tts", tts("One. Two two."))) as pieces:
+        assert [len(p.audio) async for p in pieces] == [4, 8]
+    assert observer.done == [("tts", Capability.TTS, 12, 1)]  # 12 samples of audio out, one request
+    early = await eng.synthesize_stream("tts", tts("One. Two two."))
+    await anext(early)
+    await early.aclose()
+    assert len(observer.done) == 1  # a stream the client abandoned is not a served request
+    await eng.stop()
+    await engine.stop()
