@@ -13,7 +13,8 @@ from typing import Callable
 
 from loguru import logger
 
-from speechengine.capabilities import Capability
+from speechengine.audio import resample
+from speechengine.capabilities import Capability, SpeakerReference, TTSInput, TTSOutput, VCInput, VCOutput
 from speechengine.config import Settings
 from speechengine.engine.deployment import Deployment
 from speechengine.engine.observer import EngineObserver
@@ -76,6 +77,18 @@ class AsyncEngine:
     async def submit(self, model: str, capability: Capability, item: object,
                      trace: RequestTrace | None = None) -> object:
         return await self.resolve_for(model, capability).submit(capability, item, trace)
+
+    async def synthesize_in_voice(self, tts_model: str, item: TTSInput, target: SpeakerReference,
+                                  trace: RequestTrace | None = None) -> VCOutput:
+        """Cloning for any TTS model: synthesize with the model's own voice, then convert it toward
+        ``target`` with the configured VC model. Each stage is its own scheduled request."""
+        vc_model = self.settings.conversion_model()
+        if vc_model is None:
+            raise UnsupportedCapabilityError("custom voices need a voice-conversion model; none is configured",
+                                             param="voice")
+        speech: TTSOutput = await self.submit(tts_model, Capability.TTS, item, trace)
+        audio = await asyncio.to_thread(resample, speech.audio, speech.sample_rate, 16000)
+        return await self.submit(vc_model, Capability.VC, VCInput(audio=audio, target=target))
 
     # --- lifetimes ----------------------------------------------------------------------------
 

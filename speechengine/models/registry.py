@@ -15,6 +15,8 @@ FAMILIES: dict[str, str] = {
     "faster-whisper": "speechengine.models.faster_whisper:FasterWhisper",
     "piper": "speechengine.models.piper:Piper",
     "silero-vad": "speechengine.models.silero_vad:SileroVAD",
+    "world-vc": "speechengine.models.world_vc:WorldVC",
+    "kokoro": "speechengine.models.kokoro:Kokoro",
 }
 
 
