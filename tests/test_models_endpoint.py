@@ -8,7 +8,9 @@ import pytest
 
 def test_models_list_openai_shape(client):
     models = {m.id: m for m in client.models.list().data}
-    assert set(models) == {"whisper-tiny-en", "whisper-base", "piper-joe", "silero-vad"}
+    assert set(models) == {"whisper-tiny-en", "whisper-base", "piper-joe", "silero-vad", "kokoro-en", "world-vc"}
+    assert models["world-vc"].model_dump()["capabilities"] == ["vc"]
+    assert models["kokoro-en"].model_dump()["capabilities"] == ["tts"]
     for m in models.values():
         assert m.object == "model" and isinstance(m.created, int) and m.owned_by
     piper = models["piper-joe"].model_dump()
@@ -35,7 +37,8 @@ def test_health(http):
     r = http.get("/health")
     assert r.status_code == 200
     assert r.json() == {"status": "ok", "models": {m: "loaded" for m in
-                                                  ("whisper-tiny-en", "whisper-base", "piper-joe", "silero-vad")}}
+                                                  ("whisper-tiny-en", "whisper-base", "piper-joe", "silero-vad",
+                                                   "kokoro-en", "world-vc")}}
     assert r.headers["x-request-id"]
 
 
