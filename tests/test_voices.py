@@ -93,8 +93,14 @@ def test_custom_voice_lifecycle(setup, sample):
     try:
         with _sdk(srv) as client:
             assert _listed(srv)[voice.id]["name"] == "kennedy"
+            assert (setup / "data" / "voices" / voice.id / "profiles" / "world-vc-v1.npz").is_file()  # cached
             again = _speak(client, {"id": voice.id})
             assert cosine(again, sample_audio) - before >= 0.05
+            r = httpx.post(srv.base_url + "/v1/audio/voice-conversion", timeout=120,
+                           files={"file": ("s.wav", (FIXTURES / "stereo_diarization.wav").read_bytes())},
+                           data={"model": "world-vc", "voice": voice.id, "response_format": "flac"})
+            assert r.status_code == 200, r.text
+            assert abs(decode(r.content).duration - 5.0) < 0.05
             deleted = client.audio.voices.delete(voice.id)
             assert deleted.id == voice.id and deleted.deleted and deleted.object == "audio.voice.deleted"
             assert voice.id not in _listed(srv)
