@@ -1,4 +1,5 @@
 # Two commands for a fresh machine: `make serve` and `make test` (each installs what it needs).
+# The torch extra (torch==2.13.0 CPU, resemblyzer) is installed too so its tests run, not skip.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[default,test]'
+	$(BIN)/pip install --quiet -e '.[default,ray,torch,test]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -127,6 +127,42 @@ class VADOutput:
         return sum(s.end - s.start for s in self.segments)
 
 
+# --- speaker embeddings ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmbedInput:
+    audio: np.ndarray  # mono float32 at ``sample_rate`` (the model's native rate)
+    sample_rate: int = 16000
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / float(self.sample_rate)
+
+
+@dataclass(frozen=True)
+class EmbedOutput:
+    embedding: np.ndarray  # float32, L2 norm 1
+
+
+# --- restoration (denoising) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RestoreInput:
+    audio: np.ndarray  # mono float32 at ``sample_rate`` (the model's native rate)
+    sample_rate: int
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / float(self.sample_rate)
+
+
+@dataclass(frozen=True)
+class RestoreOutput:
+    audio: np.ndarray  # mono float32, same rate and length as the input
+
+
 # --- voice conversion -----------------------------------------------------------------------
 
 
@@ -164,5 +200,7 @@ INPUT_TYPES: dict[Capability, type] = {
     Capability.STT: STTInput,
     Capability.TTS: TTSInput,
     Capability.VAD: VADInput,
+    Capability.EMBED: EmbedInput,
+    Capability.RESTORE: RestoreInput,
     Capability.VC: VCInput,
 }

@@ -18,6 +18,7 @@ from speechengine.capabilities import Capability
 from speechengine.errors import ConfigError
 
 Device = Literal["cpu", "cuda", "rocm", "auto"]
+ExecutorKind = Literal["local", "process", "ray"]
 
 
 class _Strict(BaseModel):
@@ -58,12 +59,20 @@ class ModelConfig(_Strict):
     weights: WeightsSource
     aliases: list[str] = []
     device: Device = "cpu"
+    strict: bool = Field(False, description="fail at start when the device is not available (else: cpu + warning)")
+    executor: ExecutorKind = Field("local", description="local threads, child processes, or Ray actors")
+    replicas: int = Field(1, ge=1, le=64, description="process/ray: copies of the model, each in its own process")
+    replica_threads: int = Field(
+        1, ge=1, le=256, description="process/ray: intra-op threads per replica when the family options leave it to us"
+    )
+    num_cpus: float | None = Field(None, ge=0, description="ray: CPUs reserved per replica (default 1)")
+    num_gpus: float | None = Field(None, ge=0, description="ray: GPUs reserved per replica (default 0)")
     preload: bool = True
     ttl_s: int = Field(-1, ge=-1, description="unload after this many idle seconds; -1 never, 0 as soon as idle")
     max_batch_size: int = Field(4, ge=1, le=256)
     max_wait_ms: float = Field(5.0, ge=0, le=10_000)
     queue_limit: int = Field(64, ge=1)
-    workers: int = Field(1, ge=1, le=64, description="batches of this model that may run at once")
+    workers: int = Field(1, ge=1, le=64, description="batches that may run at once in each replica")
     voices: dict[str, str] = Field(
         default_factory=dict, description="TTS only: request voice name (e.g. OpenAI's 'alloy') -> model voice"
     )
@@ -79,6 +88,10 @@ class ModelConfig(_Strict):
         except ValidationError as e:
             problems = "; ".join(f"options.{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
             raise ValueError(f"family {self.family!r}: {problems}") from None
+        if self.executor == "local" and self.replicas != 1:
+            raise ValueError("'replicas' needs executor 'process' or 'ray'; the local executor scales with 'workers'")
+        if self.executor != "ray" and (self.num_cpus is not None or self.num_gpus is not None):
+            raise ValueError("'num_cpus' and 'num_gpus' are Ray resources; set executor: ray to use them")
         if self.voices and Capability.TTS not in cls.capabilities:
             raise ValueError(f"'voices' is only for TTS models; family {self.family!r} has no tts capability")
         return self
@@ -87,6 +100,27 @@ class ModelConfig(_Strict):
         from speechengine.models.registry import family_class
 
         return family_class(self.family).Options.model_validate(self.options)
+
+
+class RaySettings(_Strict):
+    """How the server reaches Ray. No address: start a local Ray runtime inside the server."""
+
+    address: str | None = Field(
+        None, pattern=r"^(auto|ray://.+|[A-Za-z0-9.-]+:\d+)$", description="'auto', 'ray://host:port' or 'host:port'"
+    )
+    num_cpus: int | None = Field(None, ge=1, description="local runtime only: CPUs it may use (default: all)")
+    num_gpus: int | None = Field(None, ge=0, description="local runtime only: GPUs it may use (default: detected)")
+    object_store_memory_mb: int | None = Field(None, ge=75, description="local runtime only: object store size")
+    namespace: str = "speechengine"
+    place_timeout_s: float = Field(120, gt=0, description="give up on a replica Ray cannot place in this time")
+
+    @model_validator(mode="after")
+    def _local_only(self) -> "RaySettings":
+        local_only = (self.num_cpus, self.num_gpus, self.object_store_memory_mb)
+        if self.address is not None and any(v is not None for v in local_only):
+            raise ValueError("num_cpus, num_gpus and object_store_memory_mb size a local runtime; "
+                             "a cluster joined through 'address' brings its own resources")
+        return self
 
 
 class VoicesConfig(_Strict):
@@ -118,6 +152,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_content: bool = Field(False, description="log request text and transcripts (debugging only)")
     max_loaded_models: int | None = Field(None, ge=1, description="evict least recently used idle models beyond this")
+    ray: RaySettings = RaySettings()
     voices: VoicesConfig = VoicesConfig()
     models: list[ModelConfig] = []
 

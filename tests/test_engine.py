@@ -34,7 +34,7 @@ async def test_submit_by_alias_runs_in_a_worker_thread(fake_family, tmp_path):
     engine = AsyncEngine(settings(tmp_path))
     out = await engine.submit("tts-1", Capability.TTS, TTSInput(text="abcd", voice="v1"))
     assert len(out.audio) == 4 and out.sample_rate == 8000
-    family = engine.resolve("fake").worker.family
+    family = engine.resolve("fake").executor.worker.family
     assert family.last_thread != threading.current_thread().name
     assert family.last_thread.startswith("worker-fake")
     await engine.stop()

@@ -8,7 +8,8 @@ import pytest
 
 def test_models_list_openai_shape(client):
     models = {m.id: m for m in client.models.list().data}
-    assert set(models) == {"whisper-tiny-en", "whisper-base", "piper-joe", "silero-vad", "kokoro-en", "world-vc"}
+    assert set(models) == {"whisper-tiny-en", "whisper-base", "piper-joe", "silero-vad", "dvector",
+                           "deepfilternet3", "rnnoise", "kokoro-en", "world-vc"}
     assert models["world-vc"].model_dump()["capabilities"] == ["vc"]
     assert models["kokoro-en"].model_dump()["capabilities"] == ["tts"]
     for m in models.values():
@@ -20,6 +21,9 @@ def test_models_list_openai_shape(client):
     base = models["whisper-base"].model_dump()
     assert "en" in base["languages"] and "de" in base["languages"] and "translate" in base["tasks"]
     assert models["whisper-tiny-en"].model_dump()["languages"] == ["en"]
+    assert models["dvector"].model_dump()["capabilities"] == ["embed"]
+    assert models["rnnoise"].model_dump()["capabilities"] == ["restore"]
+    assert models["deepfilternet3"].model_dump()["sample_rate"] == 48000
 
 
 def test_retrieve_by_alias(client):
@@ -36,9 +40,12 @@ def test_retrieve_unknown_is_404(client):
 def test_health(http):
     r = http.get("/health")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "models": {m: "loaded" for m in
-                                                  ("whisper-tiny-en", "whisper-base", "piper-joe", "silero-vad",
-                                                   "kokoro-en", "world-vc")}}
+    body = r.json()
+    ids = ("whisper-tiny-en", "whisper-base", "piper-joe", "silero-vad", "dvector", "deepfilternet3", "rnnoise",
+           "kokoro-en", "world-vc")
+    assert body["status"] == "ok" and body["models"] == {m: "loaded" for m in ids}
+    assert {m: e["kind"] for m, e in body["executors"].items()} == {m: "local" for m in ids}
+    assert all(e["replicas"][0]["alive"] for e in body["executors"].values())
     assert r.headers["x-request-id"]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
@@ -15,7 +17,13 @@ router = APIRouter(tags=["ops"])
 
 @router.get("/health")
 async def health(engine: AsyncEngine = Depends(get_engine)) -> dict:
-    return {"status": "ok", "models": {d.id: d.status.value for d in engine.deployments.values()}}
+    deps = engine.deployments.values()
+    return {
+        "status": "ok",
+        "models": {d.id: d.status.value for d in deps},
+        "executors": {d.id: {"kind": d.executor.kind, "replicas": [asdict(r) for r in d.executor.health()]}
+                      for d in deps},
+    }
 
 
 @router.get("/metrics")

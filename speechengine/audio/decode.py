@@ -25,6 +25,16 @@ def _collect(frames, resampler: av.AudioResampler) -> np.ndarray:
 
 def decode_audio(data: bytes, sample_rate: int = 16000, *, param: str = "file") -> np.ndarray:
     """Decode a whole file to mono float32 at ``sample_rate``."""
+    return _decode(data, sample_rate, param)[0]
+
+
+def decode_audio_with_rate(data: bytes, sample_rate: int | None = None, *, param: str = "file") -> tuple[np.ndarray, int]:
+    """Decode a whole file to mono float32 at ``sample_rate`` (None: the file's own rate) and return
+    it with the file's own sample rate, for endpoints that answer at the rate they were given."""
+    return _decode(data, sample_rate, param)
+
+
+def _decode(data: bytes, sample_rate: int | None, param: str) -> tuple[np.ndarray, int]:
     if not data:
         raise InvalidAudioError("the uploaded audio file is empty", param=param)
     try:
@@ -32,7 +42,10 @@ def decode_audio(data: bytes, sample_rate: int = 16000, *, param: str = "file") 
             if not container.streams.audio:
                 raise InvalidAudioError("the uploaded file has no audio stream", param=param)
             stream = container.streams.audio[0]
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            source_rate = stream.rate or stream.codec_context.sample_rate
+            if not source_rate:
+                raise InvalidAudioError("the uploaded file does not state its sample rate", param=param)
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate or source_rate)
             audio = _collect(container.decode(stream), resampler)
     except InvalidAudioError:
         raise
@@ -40,7 +53,7 @@ def decode_audio(data: bytes, sample_rate: int = 16000, *, param: str = "file") 
         raise InvalidAudioError(f"the uploaded file could not be decoded as audio: {exc}", param=param) from None
     if audio.size == 0:
         raise InvalidAudioError("the uploaded file contains no audio samples", param=param)
-    return audio
+    return audio, int(source_rate)
 
 
 def resample(audio: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:

