@@ -161,6 +161,11 @@ class RestoreInput:
 @dataclass(frozen=True)
 class RestoreOutput:
     audio: np.ndarray  # mono float32, same rate and length as the input
+    sample_rate: int
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / float(self.sample_rate)
 
 
 # --- voice conversion -----------------------------------------------------------------------
