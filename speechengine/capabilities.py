@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -167,10 +168,44 @@ class RestoreOutput:
         return len(self.audio) / float(self.sample_rate)
 
 
+# --- voice conversion -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpeakerReference:
+    """A target speaker: reference speech plus a stable key families cache its profile under."""
+
+    key: str  # "sha256:<hex>" of an uploaded reference, or "voice:<id>" for a saved voice
+    audio: np.ndarray  # mono float32 at 16 kHz
+    profile_dir: Path | None = None  # where families may persist this speaker's profiles (saved voices)
+
+
+@dataclass(frozen=True)
+class VCInput:
+    audio: np.ndarray  # source speech, mono float32 at 16 kHz
+    target: SpeakerReference
+    strength: float | None = None  # 0..1, family-defined; None = the model's default
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / 16000.0
+
+
+@dataclass(frozen=True)
+class VCOutput:
+    audio: np.ndarray  # mono float32 in [-1, 1]
+    sample_rate: int
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / float(self.sample_rate)
+
+
 INPUT_TYPES: dict[Capability, type] = {
     Capability.STT: STTInput,
     Capability.TTS: TTSInput,
     Capability.VAD: VADInput,
     Capability.EMBED: EmbedInput,
     Capability.RESTORE: RestoreInput,
+    Capability.VC: VCInput,
 }

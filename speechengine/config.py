@@ -123,6 +123,18 @@ class RaySettings(_Strict):
         return self
 
 
+class VoicesConfig(_Strict):
+    """Custom voices (``/v1/audio/voices``) and cloning in ``/v1/audio/speech``."""
+
+    conversion_model: str | None = Field(
+        None, description="VC model that turns TTS output into a custom voice; default: the first vc model")
+    vad_model: str | None = Field(
+        None, description="VAD model that measures speech in samples; default: the first vad model, else energy")
+    max_sample_mb: float = Field(10, gt=0, description="largest sample upload (OpenAI's limit is 10 MiB)")
+    min_speech_s: float = Field(1.0, gt=0, description="least speech a sample must hold")
+    max_sample_s: float = Field(120, gt=0, description="longest sample accepted")
+
+
 class Settings(BaseSettings):
     """The whole server config. Every field can be overridden by SPEECHENGINE_<FIELD>."""
 
@@ -131,6 +143,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(12080, ge=0, le=65535)
     cache_dir: Path = Path("~/.cache/speechengine")
+    data_dir: Path = Field(Path("~/.local/share/speechengine"), description="custom voices and other saved data")
     max_upload_mb: float = Field(200, gt=0)
     api_keys: Annotated[list[str], NoDecode] = []
     api_keys_file: Path | None = Field(None, description="file with one API key per line (# comments)")
@@ -140,6 +153,7 @@ class Settings(BaseSettings):
     log_content: bool = Field(False, description="log request text and transcripts (debugging only)")
     max_loaded_models: int | None = Field(None, ge=1, description="evict least recently used idle models beyond this")
     ray: RaySettings = RaySettings()
+    voices: VoicesConfig = VoicesConfig()
     models: list[ModelConfig] = []
 
     @classmethod
@@ -160,7 +174,7 @@ class Settings(BaseSettings):
             return [k.strip() for k in v.split(",") if k.strip()]
         return v
 
-    @field_validator("cache_dir")
+    @field_validator("cache_dir", "data_dir")
     @classmethod
     def _expand(cls, v: Path) -> Path:
         return v.expanduser()
@@ -178,13 +192,34 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _unique_names(self) -> "Settings":
+        from speechengine.models.registry import family_class
+
         seen: dict[str, str] = {}
         for m in self.models:
             for name in (m.id, *m.aliases):
                 if name in seen:
                     raise ValueError(f"model name {name!r} is used by both {seen[name]!r} and {m.id!r}")
                 seen[name] = m.id
+        for field, capability in (("conversion_model", Capability.VC), ("vad_model", Capability.VAD)):
+            name = getattr(self.voices, field)
+            if name is not None:
+                model = next((m for m in self.models if name in (m.id, *m.aliases)), None)
+                if model is None:
+                    raise ValueError(f"voices.{field}: no model named {name!r} is configured")
+                if capability not in family_class(model.family).capabilities:
+                    raise ValueError(f"voices.{field}: model {name!r} has no {capability.value} capability")
         return self
+
+    def first_model_with(self, capability: Capability) -> str | None:
+        from speechengine.models.registry import family_class
+
+        return next((m.id for m in self.models if capability in family_class(m.family).capabilities), None)
+
+    def conversion_model(self) -> str | None:
+        return self.voices.conversion_model or self.first_model_with(Capability.VC)
+
+    def sample_vad_model(self) -> str | None:
+        return self.voices.vad_model or self.first_model_with(Capability.VAD)
 
 
 def load_settings(path: str | Path | None) -> Settings:

@@ -28,12 +28,14 @@ class ServerProcess:
     """A speechengine server in a child process, as a user runs it."""
 
     def __init__(self, config: Path, cache_dir: Path, log_path: Path, env: dict[str, str] | None = None,
-                 args: tuple[str, ...] = ()) -> None:
+                 args: tuple[str, ...] = (), data_dir: Path | None = None) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "w")
-        full_env = {**os.environ, "SPEECHENGINE_CACHE_DIR": str(cache_dir), "HF_HUB_OFFLINE": "1", **(env or {})}
+        data_dir = data_dir if data_dir is not None else cache_dir.parent / "data"  # never the user's voices
+        full_env = {**os.environ, "SPEECHENGINE_CACHE_DIR": str(cache_dir), "SPEECHENGINE_DATA_DIR": str(data_dir),
+                    "HF_HUB_OFFLINE": "1", **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "speechengine", "serve", "--config", str(config), "--port", str(self.port), *args],
             stdout=self._log, stderr=subprocess.STDOUT, env=full_env, cwd=ROOT,

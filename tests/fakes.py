@@ -10,7 +10,7 @@ from pydantic import Field
 
 import numpy as np
 
-from speechengine.capabilities import Capability, TTSInput, TTSOutput
+from speechengine.capabilities import Capability, TTSInput, TTSOutput, VCInput, VCOutput
 from speechengine.models.base import FamilyOptions, ModelFamily, ModelInfo
 
 
@@ -45,3 +45,17 @@ class FakeTTS(ModelFamily):
         self.last_thread = threading.current_thread().name
         time.sleep(self.options.synth_seconds)
         return [TTSOutput(np.zeros(len(i.text), np.float32), 8000) for i in items]
+
+
+class FakeVC(ModelFamily):
+    """Records what it was asked to convert; output = input with the reference's first sample added."""
+
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.VC})
+    seen: ClassVar[list] = []
+
+    def load(self) -> None:
+        pass
+
+    def convert_batch(self, items: list[VCInput]) -> list[VCOutput]:
+        FakeVC.seen.extend(items)
+        return [VCOutput(i.audio + i.target.audio[0], 16000) for i in items]

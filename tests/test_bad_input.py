@@ -23,6 +23,17 @@ def _stt(path="/v1/audio/transcriptions", file=("a.wav", TONE), **data):
     return ("post", path, {"files": {"file": file} if file else None, "data": data})
 
 
+def _vc(file=("a.wav", TONE), reference=("r.wav", TONE), **data):
+    data.setdefault("model", "world-vc")
+    files = {k: v for k, v in (("file", file), ("reference", reference)) if v is not None}
+    return ("post", "/v1/audio/voice-conversion", {"files": files, "data": data})
+
+
+def _voice(sample=("s.wav", TONE), **data):
+    data = {"name": "v", "consent": "cons_1", **data}
+    return ("post", "/v1/audio/voices", {"files": {"audio_sample": sample} if sample else None, "data": data})
+
+
 CASES = {
     "undecodable audio": (_stt(file=("a.wav", b"this is not audio at all" * 50)), 400, "file"),
     "empty file": (_stt(file=("a.wav", b"")), 400, "file"),
@@ -41,7 +52,26 @@ CASES = {
     "speed too high": (_speech(speed=4.5), 400, "speed"),
     "speed too low": (_speech(speed=0.1), 400, "speed"),
     "unknown voice": (_speech(voice="nobody"), 400, "voice"),
-    "unknown custom voice": (_speech(voice={"id": "voice_123"}), 400, "voice"),
+    "unknown custom voice": (_speech(voice={"id": "voice_123"}), 404, "voice"),
+    "vc: undecodable source": (_vc(file=("a.wav", b"not audio" * 100)), 400, "file"),
+    "vc: undecodable reference": (_vc(reference=("r.wav", b"not audio" * 100)), 400, "reference"),
+    "vc: empty source": (_vc(file=("a.wav", b"")), 400, "file"),
+    "vc: empty reference": (_vc(reference=("r.wav", b"")), 400, "reference"),
+    "vc: no reference nor voice": (_vc(reference=None), 400, "reference"),
+    "vc: unknown saved voice": (_vc(reference=None, voice="voice_nope"), 404, "voice"),
+    "vc: unknown model": (_vc(model="nope"), 404, "model"),
+    "vc: tts model": (_vc(model="tts-1"), 400, "model"),
+    "vc: strength out of range": (_vc(strength="2"), 400, "strength"),
+    "vc: unknown format": (_vc(response_format="ogg"), 400, "response_format"),
+    "vc model on speech": (_speech(model="world-vc"), 400, "model"),
+    "vc model on transcriptions": (_stt(model="world-vc"), 400, "model"),
+    "voices: undecodable sample": (_voice(sample=("s.wav", b"not audio" * 100)), 400, "audio_sample"),
+    "voices: empty sample": (_voice(sample=("s.wav", b"")), 400, "audio_sample"),
+    "voices: missing sample": (_voice(sample=None), 400, "audio_sample"),
+    "voices: missing name": (_voice(name=""), 400, "name"),
+    "voices: tone is not speech": (_voice(), 400, "audio_sample"),
+    "voices: prompt voices": (_voice(type="prompt", prompt="a warm voice"), 400, "type"),
+    "voices: delete unknown": (("delete", "/v1/audio/voices/voice_nope", {}), 404, "voice_id"),
     "temperature out of range": (_stt(temperature="1.5"), 400, "temperature"),
     "bad timestamp granularity": (_stt(**{"timestamp_granularities[]": "para"}), 400, "timestamp_granularities"),
     "unsupported language": (_stt(language="xx"), 400, "language"),

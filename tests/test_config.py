@@ -31,6 +31,16 @@ def test_default_config_is_valid():
     assert by_id["piper-joe"].voices["alloy"] == "joe"
     assert isinstance(by_id["whisper-base"].weights, PackageWeights)
     assert s.port == 12080 and s.host == "127.0.0.1"
+    assert by_id["kokoro-en"].voices["alloy"] == "jf_alpha"
+    assert s.conversion_model() == "world-vc" and s.sample_vad_model() == "silero-vad"
+
+
+def test_voice_models_default_to_the_first_with_the_capability(tmp_path):
+    s = load_settings(write(tmp_path, "models:\n"
+                            "  - {id: v, family: silero-vad, weights: {local: /x}}\n"
+                            "  - {id: c, family: world-vc, weights: {local: /x}}\n"))
+    assert s.conversion_model() == "c" and s.sample_vad_model() == "v"
+    assert load_settings(write(tmp_path, "models: []\n")).conversion_model() is None
 
 
 def test_weights_sources_parse(tmp_path):
@@ -60,6 +70,12 @@ def test_weights_sources_parse(tmp_path):
          "  - {id: b, family: silero-vad, weights: {local: /x}}\n", "'b' is used by both"),
         ("models:\n  - {id: a, family: silero-vad, weights: {local: /x}, voices: {alloy: x}}\n", "only for TTS"),
         ("models: [\n", "not valid YAML"),
+        ("voices: {conversion_model: a}\nmodels:\n  - {id: a, family: silero-vad, weights: {local: /x}}\n",
+         "voices.conversion_model: model 'a' has no vc capability"),
+        ("voices: {vad_model: nope}\n", "voices.vad_model: no model named 'nope'"),
+        ("voices: {max_sample_mb: 0}\n", "voices.max_sample_mb"),
+        ("models:\n  - {id: a, family: world-vc, weights: {local: /x}, options: {strength: 2}}\n",
+         "options.strength"),
     ],
 )
 def test_invalid_config_names_the_field(tmp_path, text, needle):

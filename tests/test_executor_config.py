@@ -75,7 +75,7 @@ def test_gpu_config_puts_default_models_on_cuda():
     default = load_settings(ROOT / "config.yml")
     assert [m.id for m in gpu.models] == [m.id for m in default.models]
     by_id = {m.id: m for m in default.models}
-    cpu_only = {"silero-vad", "deepfilternet3", "rnnoise"}  # tiny, or native CPU libraries
+    cpu_only = {"silero-vad", "deepfilternet3", "rnnoise", "world-vc"}  # tiny, or native CPU libraries
     heavy = [m for m in gpu.models if m.family not in cpu_only]
     assert heavy and all(m.device == "cuda" for m in heavy)
     assert all(m.max_batch_size > by_id[m.id].max_batch_size for m in heavy)

@@ -9,7 +9,9 @@ import pytest
 def test_models_list_openai_shape(client):
     models = {m.id: m for m in client.models.list().data}
     assert set(models) == {"whisper-tiny-en", "whisper-base", "piper-joe", "silero-vad", "dvector",
-                           "deepfilternet3", "rnnoise"}
+                           "deepfilternet3", "rnnoise", "kokoro-en", "world-vc"}
+    assert models["world-vc"].model_dump()["capabilities"] == ["vc"]
+    assert models["kokoro-en"].model_dump()["capabilities"] == ["tts"]
     for m in models.values():
         assert m.object == "model" and isinstance(m.created, int) and m.owned_by
     piper = models["piper-joe"].model_dump()
@@ -39,7 +41,8 @@ def test_health(http):
     r = http.get("/health")
     assert r.status_code == 200
     body = r.json()
-    ids = ("whisper-tiny-en", "whisper-base", "piper-joe", "silero-vad", "dvector", "deepfilternet3", "rnnoise")
+    ids = ("whisper-tiny-en", "whisper-base", "piper-joe", "silero-vad", "dvector", "deepfilternet3", "rnnoise",
+           "kokoro-en", "world-vc")
     assert body["status"] == "ok" and body["models"] == {m: "loaded" for m in ids}
     assert {m: e["kind"] for m, e in body["executors"].items()} == {m: "local" for m in ids}
     assert all(e["replicas"][0]["alive"] for e in body["executors"].values())

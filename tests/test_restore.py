@@ -7,7 +7,6 @@ channel count must come back mono at the input's rate, as long as the input, ali
 
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pytest

@@ -9,12 +9,14 @@ from fastapi import FastAPI
 from loguru import logger
 
 from speechengine import __version__
-from speechengine.api import embeddings, models, ops, restore, speech, transcriptions, vad
+from speechengine.api import (embeddings, models, ops, restore, speech, transcriptions, vad, voice_conversion,
+                              voices)
 from speechengine.api.errors import install_error_handlers
 from speechengine.api.middleware import RequestContextMiddleware
 from speechengine.config import Settings
 from speechengine.engine import AsyncEngine
 from speechengine.metrics import Metrics
+from speechengine.voices import VoiceStore
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -25,6 +27,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI):
         engine = AsyncEngine(settings, observer=metrics)
         app.state.engine = engine
+        app.state.voice_store = VoiceStore(settings.data_dir / "voices")
         if not api_keys:
             logger.warning("no API keys configured: every endpoint is open to anyone who can reach this port")
         else:
@@ -35,6 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await engine.stop()
+            app.state.voice_store.close()
 
     app = FastAPI(
         title="speechengine",
@@ -46,7 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = metrics
     app.state.api_keys = api_keys
     install_error_handlers(app)
-    for module in (speech, transcriptions, vad, embeddings, restore, models, ops):
+    for module in (speech, transcriptions, vad, embeddings, restore, voice_conversion, voices, models, ops):
         app.include_router(module.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=int(settings.max_upload_mb * 2**20) + 2**20,
                        metrics=metrics)

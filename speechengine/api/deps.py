@@ -15,6 +15,7 @@ from speechengine.config import Settings
 from speechengine.engine import AsyncEngine, Deployment
 from speechengine.errors import InvalidRequestError, PayloadTooLargeError
 from speechengine.scheduler import RequestTrace
+from speechengine.voices import VoiceStore
 
 _OBJECT_FIELD = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<key>[^\[\]]+)\]$")
 
@@ -84,3 +85,7 @@ async def read_upload(value: Any, settings: Settings, *, param: str = "file") ->
 async def off_loop(fn: Callable[..., Any], *args: Any) -> Any:
     """Run blocking edge work (decode, encode) in a thread, never on the event loop."""
     return await asyncio.to_thread(fn, *args)
+
+
+def get_voice_store(request: Request) -> VoiceStore:
+    return request.app.state.voice_store

@@ -19,17 +19,20 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from speechengine.api.deps import get_engine, log_content, off_loop, require_api_key, track
+from speechengine.api.deps import get_engine, get_voice_store, log_content, off_loop, require_api_key, track
 from speechengine.api.streaming import SSE_MEDIA_TYPE, sse_event, stream_response
 from speechengine.audio import encode_audio, media_type, resample
 from speechengine.audio.encode import output_rate
 from speechengine.audio.joins import fade_edges
 from speechengine.audio.stream_encode import StreamEncoder
-from speechengine.capabilities import Capability, TTSInput, TTSOutput
+from speechengine.capabilities import Capability, TTSInput, TTSOutput, VCOutput
 from speechengine.engine import AsyncEngine, Deployment
 from speechengine.errors import InvalidRequestError
+from speechengine.voices import VoiceStore
 
 router = APIRouter(dependencies=[Depends(require_api_key)])
+
+Audio = TTSOutput | VCOutput  # a piece: synthesized, or synthesized then converted to a custom voice
 
 
 class VoiceRef(BaseModel):
@@ -51,10 +54,8 @@ class SpeechRequest(BaseModel):
     stream: bool = True
 
 
-async def resolve_voice(dep: Deployment, voice: str | VoiceRef) -> str:
+async def resolve_voice(dep: Deployment, voice: str) -> str:
     """A model voice from a request voice: the model's own name, or a configured alias (OpenAI's)."""
-    if isinstance(voice, VoiceRef):
-        raise InvalidRequestError(f"custom voice {voice.id!r} does not exist", param="voice", code="voice_not_found")
     info = await dep.ensure_loaded()
     by_lower = {v.lower(): v for v in info.voices}
     if voice.lower() in by_lower:
@@ -73,7 +74,7 @@ def _usage(text: str, seconds: float) -> dict:
     return {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": input_tokens + output_tokens}
 
 
-def _joinable(piece: TTSOutput, rate: int) -> np.ndarray:
+def _joinable(piece: Audio, rate: int) -> np.ndarray:
     """A piece at ``rate`` with faded edges, ready to be appended to the ones before it."""
     return fade_edges(resample(piece.audio, piece.sample_rate, rate), rate)
 
@@ -81,19 +82,19 @@ def _joinable(piece: TTSOutput, rate: int) -> np.ndarray:
 class _EncodedSpeech:
     """The pieces of one synthesis, joined without clicks and encoded as they come, in one format."""
 
-    def __init__(self, first: TTSOutput, rest: AsyncIterator[TTSOutput], fmt: str) -> None:
+    def __init__(self, first: Audio, rest: AsyncIterator[Audio], fmt: str) -> None:
         self.first, self.rest = first, rest
         self.encoder = StreamEncoder(fmt, first.sample_rate)
         self.seconds = 0.0
 
-    def _encode(self, piece: TTSOutput) -> bytes:
+    def _encode(self, piece: Audio) -> bytes:
         audio = _joinable(piece, self.encoder.sample_rate)
         self.seconds += len(audio) / self.encoder.sample_rate
         return self.encoder.encode(audio)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         try:
-            piece: TTSOutput | None = self.first
+            piece: Audio | None = self.first
             while piece is not None:
                 data = await off_loop(self._encode, piece)
                 if data:
@@ -114,7 +115,7 @@ class _EncodedSpeech:
         yield sse_event({"type": "speech.audio.done", "usage": _usage(text, self.seconds)})
 
 
-async def _whole_file(first: TTSOutput, rest: AsyncIterator[TTSOutput], fmt: str) -> bytes:
+async def _whole_file(first: Audio, rest: AsyncIterator[Audio], fmt: str) -> bytes:
     """The same joined audio as the stream, as one complete file (exact sizes in its headers)."""
     async with aclosing(rest):
         pieces = [first] + [piece async for piece in rest]
@@ -127,13 +128,22 @@ async def _whole_file(first: TTSOutput, rest: AsyncIterator[TTSOutput], fmt: str
 
 
 @router.post("/v1/audio/speech", tags=["audio"], response_class=Response)
-async def create_speech(request: Request, req: SpeechRequest, engine: AsyncEngine = Depends(get_engine)) -> Response:
+async def create_speech(req: SpeechRequest, request: Request, engine: AsyncEngine = Depends(get_engine),
+                        store: VoiceStore = Depends(get_voice_store)) -> Response:
     dep = engine.resolve_for(req.model, Capability.TTS)
     trace = track(request, dep)
     log_content(request, "input", req.input)
-    voice = await resolve_voice(dep, req.voice)
-    item = TTSInput(text=req.input, voice=voice, speed=req.speed, instructions=req.instructions)
-    pieces = await engine.synthesize_stream(req.model, item, trace)
+    if isinstance(req.voice, VoiceRef):
+        # A custom voice: the model's default voice, each piece converted toward the saved sample.
+        target = await off_loop(store.reference, req.voice.id)
+        info = await dep.ensure_loaded()
+        item = TTSInput(text=req.input, voice=info.default_voice or info.voices[0], speed=req.speed,
+                        instructions=req.instructions)
+        pieces = await engine.synthesize_stream(dep.id, item, trace, target=target)
+    else:
+        voice = await resolve_voice(dep, req.voice)
+        item = TTSInput(text=req.input, voice=voice, speed=req.speed, instructions=req.instructions)
+        pieces = await engine.synthesize_stream(dep.id, item, trace)
     try:
         first = await anext(pieces)  # its rate goes into the headers; its failure is a normal error
     except BaseException:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from contextlib import aclosing
 from dataclasses import replace
 from typing import Any, AsyncIterator, Callable
 
 from loguru import logger
 
-from speechengine.capabilities import Capability, TTSInput, TTSOutput
+from speechengine.audio import resample
+from speechengine.capabilities import Capability, SpeakerReference, TTSInput, TTSOutput, VCInput, VCOutput
 from speechengine.config import Settings
 from speechengine.engine.deployment import Deployment
 from speechengine.engine.observer import EngineObserver
@@ -79,20 +81,46 @@ class AsyncEngine:
                      trace: RequestTrace | None = None) -> object:
         return await self.resolve_for(model, capability).submit(capability, item, trace)
 
-    async def synthesize_stream(self, model: str, item: TTSInput,
-                                trace: RequestTrace | None = None) -> AsyncIterator[TTSOutput]:
+    async def synthesize_stream(self, model: str, item: TTSInput, trace: RequestTrace | None = None, *,
+                                target: SpeakerReference | None = None) -> AsyncIterator[TTSOutput | VCOutput]:
         """Validate, then return the audio of ``item`` piece by piece (sentences, in order), each piece
-        its own scheduler unit. Joined, the pieces are the whole synthesis."""
+        its own scheduler unit. Joined, the pieces are the whole synthesis. With ``target`` (a custom
+        voice), each piece is also converted toward it, as its own VC request, as soon as it is made."""
         dep = self.resolve_for(model, Capability.TTS)
         pieces = split_text(item.text)
         if not pieces:
             raise InvalidRequestError("'input' has no text to speak", param="input")
-        return await dep.submit_each(Capability.TTS, [replace(item, text=piece) for piece in pieces], trace)
+        vc_model = self._conversion_model() if target is not None else None
+        speech = await dep.submit_each(Capability.TTS, [replace(item, text=piece) for piece in pieces], trace)
+        return speech if vc_model is None else self._converted(speech, vc_model, target)
+
+    async def _converted(self, speech: AsyncIterator[TTSOutput], vc_model: str,
+                         target: SpeakerReference) -> AsyncIterator[VCOutput]:
+        async with aclosing(speech):
+            async for piece in speech:
+                audio = await asyncio.to_thread(resample, piece.audio, piece.sample_rate, 16000)
+                yield await self.submit(vc_model, Capability.VC, VCInput(audio=audio, target=target))
+
+    def _conversion_model(self) -> str:
+        vc_model = self.settings.conversion_model()
+        if vc_model is None:
+            raise UnsupportedCapabilityError("custom voices need a voice-conversion model; none is configured",
+                                             param="voice")
+        return vc_model
 
     async def stream(self, model: str, capability: Capability, item: object,
                      trace: RequestTrace | None = None) -> AsyncIterator[Any]:
         """Validate, then return the model's partial outputs for ``item`` as they are produced."""
         return await self.resolve_for(model, capability).stream(capability, item, trace)
+
+    async def synthesize_in_voice(self, tts_model: str, item: TTSInput, target: SpeakerReference,
+                                  trace: RequestTrace | None = None) -> VCOutput:
+        """Cloning for any TTS model: synthesize with the model's own voice, then convert it toward
+        ``target`` with the configured VC model. Each stage is its own scheduled request."""
+        vc_model = self._conversion_model()
+        speech: TTSOutput = await self.submit(tts_model, Capability.TTS, item, trace)
+        audio = await asyncio.to_thread(resample, speech.audio, speech.sample_rate, 16000)
+        return await self.submit(vc_model, Capability.VC, VCInput(audio=audio, target=target))
 
     # --- lifetimes ----------------------------------------------------------------------------
 

@@ -62,10 +62,12 @@ class ModelFamily:
     Options: ClassVar[type[FamilyOptions]] = FamilyOptions
     native_batching: ClassVar[bool] = False
 
-    def __init__(self, weights: Path, options: FamilyOptions, platform: Platform) -> None:
+    def __init__(self, weights: Path, options: FamilyOptions, platform: Platform, *,
+                 cache_dir: Path | None = None) -> None:
         self.weights = weights
         self.options = options
         self.platform = platform
+        self.cache_dir = cache_dir  # a writable folder of this model's own, for files it derives
 
     def load(self) -> None:
         """Load weights (blocking; runs in a worker thread). Warm up here, not on the first request."""

@@ -19,6 +19,8 @@ FAMILIES: dict[str, str] = {
     "resemblyzer": "speechengine.models.resemblyzer_ge2e:Resemblyzer",
     "deepfilternet3": "speechengine.models.deepfilternet:DeepFilterNet3",
     "rnnoise": "speechengine.models.rnnoise:RNNoise",
+    "world-vc": "speechengine.models.world_vc:WorldVC",
+    "kokoro": "speechengine.models.kokoro:Kokoro",
 }
 
 

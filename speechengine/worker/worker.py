@@ -35,7 +35,8 @@ class Worker:
         cls = family_class(self.config.family)
         platform = resolve_platform(self.config.device, strict=self.config.strict, cpu_threads=self.cpu_threads)
         weights = resolve_weights(self.config.weights, self.cache_dir, self.config.id)
-        family = cls(weights, self.config.family_options(), platform)
+        family = cls(weights, self.config.family_options(), platform,
+                     cache_dir=self.cache_dir / "models" / self.config.id)
         family.load()
         self.family = family
         logger.info(
