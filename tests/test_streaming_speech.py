@@ -42,7 +42,7 @@ def stream_speech(client, **kw) -> tuple[list[bytes], list[float], dict]:
     """Chunks as the SDK's iter_bytes() yields them, with their arrival times since the request."""
     chunks, times = [], []
     t0 = time.perf_counter()
-    with client.audio.speech.with_streaming_response.create(model="tts-1", voice="alloy", **kw) as resp:
+    with client.audio.speech.with_streaming_response.create(**{"model": "tts-1", "voice": "alloy", **kw}) as resp:
         headers = dict(resp.headers)
         for chunk in resp.iter_bytes():
             times.append(time.perf_counter() - t0)
@@ -163,3 +163,19 @@ def test_bad_requests_fail_before_the_first_byte(http, body, status, param, stre
     assert r.status_code == status
     assert r.headers["content-type"] == "application/json"
     assert r.json()["error"]["param"] == param
+
+
+def test_a_custom_voice_streams_piece_by_piece(client, jfk_bytes):
+    voice = client.audio.voices.create(name="kennedy-stream", audio_sample=("jfk.flac", jfk_bytes), consent="c_1")
+    try:
+        chunks, times, headers = stream_speech(client, voice={"id": voice.id}, input=FOUR_SENTENCES,
+                                               response_format="wav")
+        assert len(chunks) > 1 and times[0] < times[-1]
+        streamed = decode(b"".join(chunks))
+        assert streamed.sample_rate == int(headers["x-sample-rate"])
+        plain = decode(client.audio.speech.create(model="tts-1", voice="alloy", input=FOUR_SENTENCES,
+                                                  response_format="wav", extra_body={"stream": False}).content)
+        # conversion keeps the timing of the speech it converts (each piece on its own)
+        assert streamed.duration == pytest.approx(plain.duration, rel=DURATION_TOLERANCE)
+    finally:
+        client.audio.voices.delete(voice.id)
