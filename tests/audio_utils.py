@@ -52,3 +52,12 @@ def encode_file(audio: np.ndarray, rate: int, container: str, codec: str, channe
 def fold(text: str) -> str:
     """Lower case, no punctuation, single spaces: how transcripts are compared."""
     return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+
+
+def word_recall(expected: str, heard: str) -> float:
+    """Share of the expected words found, in order, in what was heard (1.0 = every word)."""
+    import difflib
+
+    exp, got = fold(expected).split(), fold(heard).split()
+    matcher = difflib.SequenceMatcher(a=exp, b=got, autojunk=False)
+    return sum(b.size for b in matcher.get_matching_blocks()) / max(len(exp), 1)
