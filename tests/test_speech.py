@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.audio_utils import decode, fold, word_recall
+from tests.audio_utils import decode, word_recall
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."
 PIPER_RATE = 22050
