@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import httpx
 import numpy as np
@@ -154,9 +155,15 @@ def test_request_id_in_header_and_json_log_line(ops_server, keyed):
         model="tts-1", voice="alloy", input=f"{secret_word} sings.", response_format="wav",
         extra_headers={"X-Request-ID": "ops-log-test-1"})
     assert r.headers["x-request-id"] == "ops-log-test-1"
-    lines = [json.loads(ln) for ln in ops_server.log().splitlines() if ln.startswith("{")]
+    # the line is written when the (streamed) response has ended, a moment after the client has it
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [json.loads(ln) for ln in ops_server.log().splitlines() if ln.startswith("{")]
+        mine = [ln for ln in lines if ln.get("request_id") == "ops-log-test-1"]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert lines and all({"time", "level", "message"} <= set(ln) for ln in lines)
-    mine = [ln for ln in lines if ln.get("request_id") == "ops-log-test-1"]
     assert len(mine) == 1
     line = mine[0]
     assert line["status"] == 200 and line["model"] == "piper-joe" and line["batch_size"] == 1
