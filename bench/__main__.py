@@ -60,7 +60,11 @@ def main() -> None:
     rows: list[Row] = []
     notes = [f"STT: whisper tiny.en int8, beam {BEAM}, {THREADS} intra-op threads, clips: jfk (11 s) and "
              "both channels of stereo_diarization.wav (5 s each). TTS: Piper en_US-joe-medium, 8 sentences, "
-             "wav out. VAD: Silero v6 on 30 s of padded speech."]
+             "wav out (streamed: TTFB is the first chunk). VAD: Silero v6 on 30 s of padded speech.",
+             "Every model here runs on the local executor with one worker: one batch at a time, its items in "
+             "turn, so concurrency adds queueing, not throughput. Cross-request batching that pays on CPU "
+             "(batched Whisper decoding, parallel single-thread sessions) is the open batching issue; "
+             "bench.executors shows 2 single-thread process replicas at 1.6x one."]
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     cfg = work / "config.yml"
     cfg.write_text(

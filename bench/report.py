@@ -74,4 +74,11 @@ def markdown(rows: list[Row], notes: list[str]) -> str:
         out.append("")
     if notes:
         out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    out += ["## Other benchmarks", "",
+            "- Streaming, time to first audio byte vs the whole unstreamed response: `python -m bench.streaming`,",
+            "  [benchmarks-streaming.md](benchmarks-streaming.md).",
+            "- Executors (1 vs 2 `process` replicas; local vs process vs Ray overhead): `python -m bench.executors`,",
+            "  [benchmarks-executors.md](benchmarks-executors.md).",
+            "- Per-family real-time factors of the embedding and restoration models: `python -m bench.embed_restore_rtf`.",
+            ""]
     return "\n".join(out)

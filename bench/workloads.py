@@ -3,7 +3,6 @@ calls for each system (ours and the peers), each returning the audio seconds it 
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,10 +56,13 @@ def vad_clip() -> Clip:
 
 
 def wav_seconds(data: bytes) -> float:
-    import soundfile
+    """Duration of a PCM wav from its bytes (a streamed wav's header sizes are 0xFFFFFFFF)."""
+    import struct
 
-    info = soundfile.info(io.BytesIO(data))
-    return info.frames / info.samplerate
+    channels, rate = struct.unpack("<HI", data[22:28])
+    bits = struct.unpack("<H", data[34:36])[0]
+    start = data.index(b"data", 12) + 8
+    return (len(data) - start) / (rate * channels * bits // 8)
 
 
 @dataclass
@@ -104,7 +106,7 @@ async def tts_ours(client, base, text: str, model: str) -> Sample:
 
 
 async def tts_piper_http(client, base, text: str, model: str) -> Sample:
-    body, lat, ttfb = await _timed_post(client, base + "/", json={"text": text})
+    body, lat, ttfb = await _timed_post(client, base + "/synthesize", json={"text": text})
     return Sample(lat, ttfb, wav_seconds(body))
 
 
