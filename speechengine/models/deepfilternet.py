@@ -22,6 +22,7 @@ from pydantic import Field
 
 from speechengine.capabilities import Capability, RestoreInput, RestoreOutput
 from speechengine.errors import InvalidRequestError
+from speechengine.models.framewise import run_frames
 from speechengine.models.base import FamilyOptions, ModelFamily, ModelInfo
 
 SAMPLE_RATE = 48000
@@ -100,23 +101,20 @@ class DeepFilterNet3(ModelFamily):
         return [self._restore(item) for item in items]
 
     def _restore(self, item: RestoreInput) -> RestoreOutput:
-        n = self.frame
-        total = len(item.audio) + DELAY_SAMPLES
-        padded = np.zeros(total + (-total) % n, np.float32)
-        padded[:len(item.audio)] = item.audio
-        out = np.empty_like(padded)
-        frame_in = np.zeros(n, np.float32)
-        frame_out = np.zeros(n, np.float32)
+        frame_in = np.zeros(self.frame, np.float32)
+        frame_out = np.zeros(self.frame, np.float32)
         p_in, p_out = frame_in.ctypes.data_as(_FLOATS), frame_out.ctypes.data_as(_FLOATS)
         state = self._take_state()
+
+        def process(chunk: np.ndarray) -> np.ndarray:
+            frame_in[:] = chunk
+            self.lib.df_process_frame(state, p_in, p_out)
+            return frame_out
+
         try:
-            for i in range(0, len(padded), n):
-                frame_in[:] = padded[i:i + n]
-                self.lib.df_process_frame(state, p_in, p_out)
-                out[i:i + n] = frame_out
+            audio = run_frames(item.audio, self.frame, DELAY_SAMPLES, process)
         finally:
             self.lib.df_free(state)
-        audio = out[DELAY_SAMPLES:DELAY_SAMPLES + len(item.audio)].copy()
         return RestoreOutput(audio=audio, sample_rate=SAMPLE_RATE)
 
     def close(self) -> None:

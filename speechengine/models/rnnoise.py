@@ -21,6 +21,7 @@ from pydantic import Field
 
 from speechengine.capabilities import Capability, RestoreInput, RestoreOutput
 from speechengine.errors import InvalidRequestError
+from speechengine.models.framewise import run_frames
 from speechengine.models.base import FamilyOptions, ModelFamily, ModelInfo
 
 SAMPLE_RATE = 48000
@@ -61,22 +62,20 @@ class RNNoise(ModelFamily):
         return [self._restore(item) for item in items]
 
     def _restore(self, item: RestoreInput) -> RestoreOutput:
-        n = self.frame
-        total = len(item.audio) + DELAY_SAMPLES
-        padded = np.zeros(total + (-total) % n, np.float32)
-        padded[:len(item.audio)] = np.clip(item.audio, -1.0, 1.0) * INT16_SCALE
-        out = np.empty_like(padded)
-        buf = np.zeros(n, np.float32)
+        buf = np.zeros(self.frame, np.float32)
         ptr = buf.ctypes.data_as(_FLOATS)
         state = self.rn.create()
+
+        def process(chunk: np.ndarray) -> np.ndarray:
+            buf[:] = chunk
+            self.rn.lib.rnnoise_process_frame(state, ptr, ptr)  # in place
+            return buf
+
         try:
-            for i in range(0, len(padded), n):
-                buf[:] = padded[i:i + n]
-                self.rn.lib.rnnoise_process_frame(state, ptr, ptr)  # in place
-                out[i:i + n] = buf
+            scaled = np.clip(item.audio, -1.0, 1.0) * INT16_SCALE
+            audio = run_frames(scaled, self.frame, DELAY_SAMPLES, process) / INT16_SCALE
         finally:
             self.rn.destroy(state)
-        audio = out[DELAY_SAMPLES:DELAY_SAMPLES + len(item.audio)] / INT16_SCALE
         if self.options.atten_lim_db < 100:
             floor = 10 ** (-self.options.atten_lim_db / 20)
             audio = (1 - floor) * audio + floor * item.audio
