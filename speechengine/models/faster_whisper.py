@@ -21,6 +21,8 @@ _FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 class FasterWhisperOptions(FamilyOptions):
     compute_type: str | None = Field(None, description="CTranslate2 compute type; default from the platform")
     cpu_threads: int = Field(0, ge=0, description="intra-op threads; 0 = the platform's thread budget")
+    num_workers: int = Field(1, ge=1, le=16, description="CTranslate2 calls that may run in parallel; "
+                             "match the model's `workers` so parallel batches really run at once")
     beam_size: int = Field(5, ge=1, le=16)
     vad_filter: bool = Field(False, description="skip non-speech with Silero before decoding")
     condition_on_previous_text: bool = True
@@ -40,7 +42,7 @@ class FasterWhisper(ModelFamily):
             device=self.platform.ct2_device,
             compute_type=o.compute_type or self.platform.default_compute_type,
             cpu_threads=o.cpu_threads or self.platform.cpu_threads,
-            num_workers=1,
+            num_workers=o.num_workers,
         )
 
     def info(self) -> ModelInfo:

