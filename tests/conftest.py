@@ -54,6 +54,17 @@ class ServerProcess:
             time.sleep(0.3)
         raise RuntimeError(f"server not ready after {timeout} s:\n{self.log()}")
 
+    def __enter__(self) -> "ServerProcess":
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def log(self) -> str:
         self._log.flush()
         return self.log_path.read_text()
@@ -71,12 +82,8 @@ class ServerProcess:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> ServerProcess:
     tmp = tmp_path_factory.mktemp("server")
-    srv = ServerProcess(ROOT / "config.yml", tmp / "cache", tmp / "server.log")
-    try:
-        srv.wait_ready()
+    with ServerProcess(ROOT / "config.yml", tmp / "cache", tmp / "server.log") as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ server keeps serving afterwards."""
 
 from __future__ import annotations
 
+import httpx
 import numpy as np
 import openai
 import pytest
@@ -101,26 +102,19 @@ def test_bad_input_gets_openai_error(http, case):
 
 
 def test_upload_over_limit_is_413(tmp_path_factory):
-    from tests.conftest import ROOT, ServerProcess
+    from tests.conftest import ServerProcess
 
     tmp = tmp_path_factory.mktemp("small")
     cfg = tmp / "config.yml"
     cfg.write_text("max_upload_mb: 0.05\nmodels:\n  - {id: vad, family: silero-vad, "
                    "weights: {package: faster_whisper, path: assets/silero_vad_v6.onnx}}\n")
-    srv = ServerProcess(cfg, tmp / "cache", tmp / "log")
-    try:
-        srv.wait_ready()
-        import httpx
-
+    with ServerProcess(cfg, tmp / "cache", tmp / "log") as srv:
         big = encode_file(np.zeros(16000 * 5, np.float32), 16000, "wav", "pcm_s16le")  # 160 kB
         r = httpx.post(srv.base_url + "/v1/audio/vad", files={"file": ("a.wav", big)}, data={"model": "vad"})
         assert r.status_code == 413
         assert r.json()["error"]["code"] == "payload_too_large"
         ok = httpx.post(srv.base_url + "/v1/audio/vad", files={"file": ("a.wav", big[:20000])}, data={"model": "vad"})
         assert ok.status_code == 200
-    finally:
-        srv.stop()
-    assert ROOT.exists()
 
 
 def test_sdk_raises_typed_errors(client):

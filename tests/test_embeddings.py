@@ -52,12 +52,8 @@ def torch_server(tmp_path_factory):
     cfg = tmp / "config.yml"
     cfg.write_text("models:\n  - {id: resemblyzer, family: resemblyzer, weights: {package: resemblyzer, "
                    "path: pretrained.pt}, max_batch_size: 8, max_wait_ms: 20, options: {torch_threads: 1}}\n")
-    srv = ServerProcess(cfg, tmp / "cache", tmp / "server.log")
-    try:
-        srv.wait_ready()
+    with ServerProcess(cfg, tmp / "cache", tmp / "server.log") as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(params=["dvector", "resemblyzer"])

@@ -35,12 +35,8 @@ CONFIG = {
 def process_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("process")
     (tmp / "config.yml").write_text(yaml.safe_dump(CONFIG))
-    srv = ServerProcess(tmp / "config.yml", tmp / "cache", tmp / "server.log")
-    try:
-        srv.wait_ready()
+    with ServerProcess(tmp / "config.yml", tmp / "cache", tmp / "server.log") as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def replicas(http: httpx.Client) -> list[dict]:

@@ -41,12 +41,8 @@ CONFIG = {
 def ray_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ray")
     (tmp / "config.yml").write_text(yaml.safe_dump(CONFIG))
-    srv = ServerProcess(tmp / "config.yml", tmp / "cache", tmp / "server.log")
-    try:
-        srv.wait_ready(timeout=300)
+    with ServerProcess(tmp / "config.yml", tmp / "cache", tmp / "server.log") as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")

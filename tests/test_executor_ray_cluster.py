@@ -53,10 +53,8 @@ def test_server_joins_a_running_cluster(ray_head, tmp_path, jfk_bytes):
                     "weights": {"package": "faster_whisper", "path": "assets/silero_vad_v6.onnx"}}],
     }
     (tmp_path / "config.yml").write_text(yaml.safe_dump(config))
-    srv = ServerProcess(tmp_path / "config.yml", tmp_path / "cache", tmp_path / "server.log",
-                        env={"RAY_TMPDIR": str(ray_head / "ray")})
-    try:
-        srv.wait_ready(timeout=180)
+    with ServerProcess(tmp_path / "config.yml", tmp_path / "cache", tmp_path / "server.log",
+                        env={"RAY_TMPDIR": str(ray_head / "ray")}) as srv:
         with httpx.Client(base_url=srv.base_url, timeout=60) as http:
             r = http.post("/v1/audio/vad", data={"model": "vad"}, files={"file": ("jfk.flac", jfk_bytes)})
             assert r.status_code == 200, r.text
@@ -65,5 +63,3 @@ def test_server_joins_a_running_cluster(ray_head, tmp_path, jfk_bytes):
             assert replica["alive"] and replica["pid"] != srv.proc.pid
         log = srv.log()
         assert "joining the Ray cluster at auto" in log and "starting a local Ray runtime" not in log
-    finally:
-        srv.stop()

