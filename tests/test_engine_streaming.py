@@ -35,7 +35,7 @@ class RecordingTTS(ModelFamily):
 
     def synthesize_batch(self, items: list[TTSInput]) -> list[TTSOutput]:
         RecordingTTS.batches.append([i.text for i in items])
-        time.sleep(0.02 * len(items))
+        time.sleep(sum(1.0 if i.text == "Slow." else 0.02 for i in items))
         return [TTSOutput(np.full(len(i.text), 0.1, np.float32), 8000) for i in items]
 
 
@@ -79,8 +79,10 @@ def engine(monkeypatch, tmp_path):
     models = [
         {"id": "tts", "family": "rec-tts", "weights": {"local": str(tmp_path)}, "max_batch_size": 4,
          "max_wait_ms": 20},
-        # a long batching wait keeps a submitted piece in the queue long enough to look at it
-        {"id": "tts-patient", "family": "rec-tts", "weights": {"local": str(tmp_path)}, "max_wait_ms": 400},
+        # beside a running batch, a long batching wait keeps a submitted piece in the queue long
+        # enough to look at it
+        {"id": "tts-patient", "family": "rec-tts", "weights": {"local": str(tmp_path)}, "max_wait_ms": 400,
+         "workers": 2},
         {"id": "stt", "family": "count-stt", "weights": {"local": str(tmp_path)}, "workers": 1},
         {"id": "stt-batch", "family": "batch-stt", "weights": {"local": str(tmp_path)}},
     ]
@@ -129,6 +131,8 @@ async def test_concurrent_streams_share_batches(engine):
 
 async def test_closing_a_piece_stream_drops_its_queued_piece(engine):
     sched = engine.resolve("tts-patient").scheduler
+    busy = asyncio.create_task(engine.submit("tts-patient", Capability.TTS, tts("Slow.")))  # runs 1 s
+    await settle(lambda: sched.running_batches == 1)
     pieces = await engine.synthesize_stream("tts-patient", tts("First. Second. Third. Fourth."))
     first = await anext(pieces)
     assert len(first.audio) == 6
@@ -136,11 +140,12 @@ async def test_closing_a_piece_stream_drops_its_queued_piece(engine):
     assert sched.queued == 1  # the second piece, submitted as soon as the first was done
     baseline_tasks = len(asyncio.all_tasks())
     await pieces.aclose()
+    await busy
     await settle(lambda: sched.queued == 0 and sched.running_batches == 0)
     await settle(lambda: len(asyncio.all_tasks()) < baseline_tasks)
     assert sched.stats.cancelled == 1
-    assert sched.stats.submitted == 2  # the third and fourth pieces were never submitted
-    assert RecordingTTS.batches == [["First."]]  # the second one never ran
+    assert sched.stats.submitted == 3  # the slow request and two pieces: the third and fourth never were
+    assert RecordingTTS.batches == [["Slow."], ["First."]]  # the second piece never ran
     await engine.stop()
 
 

@@ -62,12 +62,45 @@ async def test_requests_beyond_a_full_batch_stay_queued():
     await sched.close()
 
 
-async def test_max_wait_bounds_a_lone_request():
-    sched = make(Recorder(), max_batch_size=8, max_wait_ms=50)
+async def test_a_request_on_an_idle_model_starts_at_once():
+    sched = make(Recorder(), max_batch_size=8, max_wait_ms=10_000)
     t0 = time.perf_counter()
     assert await sched.submit("stt", "x") == "done:x"
+    assert time.perf_counter() - t0 < 1.0  # nothing was running: no reason to wait for company
+    await sched.close()
+
+
+async def test_max_wait_bounds_a_request_beside_a_running_batch():
+    runner = Recorder()
+    runner.gate = asyncio.Event()
+    sched = make(runner, max_batch_size=8, max_wait_ms=50, max_inflight=2)
+    first = asyncio.create_task(sched.submit("stt", "a"))
+    await asyncio.sleep(0.01)
+    assert [items for _, items in runner.batches] == [["a"]]  # the idle model started it at once
+    t0 = time.perf_counter()
+    second = asyncio.create_task(sched.submit("stt", "b"))
+    while len(runner.batches) < 2:
+        await asyncio.sleep(0.001)
     waited = time.perf_counter() - t0
-    assert 0.045 <= waited < 0.5  # waited for company, but not forever
+    assert 0.045 <= waited < 0.5  # a batch was running: it waited for company, but not forever
+    runner.gate.set()
+    assert await asyncio.gather(first, second) == ["done:a", "done:b"]
+    await sched.close()
+
+
+async def test_requests_that_arrive_during_a_batch_go_together_when_it_ends():
+    runner = Recorder()
+    runner.gate = asyncio.Event()
+    sched = make(runner, max_batch_size=8, max_wait_ms=10_000)
+    tasks = [asyncio.create_task(sched.submit("stt", "a"))]
+    await asyncio.sleep(0.01)
+    tasks += [asyncio.create_task(sched.submit("stt", x)) for x in "bcd"]
+    await asyncio.sleep(0.01)
+    t0 = time.perf_counter()
+    runner.gate.set()
+    await asyncio.gather(*tasks)
+    assert time.perf_counter() - t0 < 1.0  # the model went idle: no waiting out max_wait
+    assert [items for _, items in runner.batches] == [["a"], ["b", "c", "d"]]
     await sched.close()
 
 

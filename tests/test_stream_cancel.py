@@ -154,24 +154,23 @@ def test_fifty_aborted_streams_leak_no_tasks_and_no_threads(live, sdk, jfk_bytes
     assert "country" in heard.text
 
 
-def test_an_aborted_transcription_stops_decoding_at_the_next_segment(live, sdk, five_windows, monkeypatch):
+def test_an_aborted_transcription_stops_decoding_at_the_next_window(live, sdk, five_windows, monkeypatch):
     family = live.app.state.engine.resolve(STT).executor.worker.family
-    produced: list[str] = []
-    real = family.transcribe_stream
+    decoded: list[int] = []  # the seek of each window the worker decodes
+    real = family.transcribe_steps
 
-    def observed(item):  # the real model, watched: counts the segments it decodes
-        for segment in real(item):
-            produced.append(segment.text)
-            yield segment
+    def observed(steps):  # the real model, watched: records the windows it decodes
+        decoded.extend(step.seek for step in steps)
+        return real(steps)
 
-    monkeypatch.setattr(family, "transcribe_stream", observed)
+    monkeypatch.setattr(family, "transcribe_steps", observed)
     events = list(sdk.audio.transcriptions.create(model=STT, file=("speech.wav", five_windows), stream=True))
-    total = len(produced)
-    assert total >= 5 and len(events) == total + 1  # a delta per segment, then done
+    total = len(decoded)
+    assert total >= 5 and len(events) >= 6  # a delta per segment, then done
 
-    produced.clear()
+    decoded.clear()
     assert abort_transcription_after_first_event(sdk, five_windows) == "transcript.text.delta"
     live.wait_until(live.idle)
-    # the worker finished the window it was decoding, saw the cancel flag at that window's first
-    # segment and stopped: the windows after it were never decoded
-    assert len(produced) < total
+    # the first window's segments went out; the window after it may have been decoding when the
+    # client left, and then no other: its successors were never submitted
+    assert 1 <= len(decoded) <= 2 < total

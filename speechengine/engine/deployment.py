@@ -7,9 +7,11 @@ asyncio lock), off the event loop so it keeps serving. Requests in flight are co
 requests in flight is never unloaded (idle TTL, LRU eviction and explicit unload all wait for or
 skip busy models); a stream counts as in flight until it ends or is closed.
 
-Requests come in three shapes, all through the scheduler: one input, one result (``submit``);
+Requests come in these shapes, all through the scheduler: one input, one result (``submit``);
 several inputs, results in order (``submit_each``); one input, outputs as they are produced
-(``stream``). See engine/streams.py.
+(``stream``). An input whose family runs it in steps (``ModelFamily.stepper``, e.g. Whisper's
+30-s windows) goes through the scheduler one step at a time, in ``submit`` and ``stream`` alike.
+See engine/streams.py.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from loguru import logger
 from speechengine.capabilities import Capability
 from speechengine.config import ModelConfig, RaySettings
 from speechengine.engine.observer import EngineObserver
-from speechengine.engine.streams import StreamJob, Streamed, generate, ordered
+from speechengine.engine.streams import StreamJob, Streamed, generate, ordered, stepped
 from speechengine.errors import ModelLoadError, QueueFullError, SpeechEngineError, UnsupportedCapabilityError
 from speechengine.executor import make_executor
-from speechengine.models.base import ModelInfo
+from speechengine.models.base import ModelInfo, Stepped
 from speechengine.models.registry import family_class
 from speechengine.scheduler import BatchScheduler, RequestTrace
 
@@ -64,6 +66,7 @@ class Deployment:
     ) -> None:
         self.config = config
         self.family_cls = family_class(config.family)
+        self.family_options = config.family_options()
         self.capabilities: frozenset[Capability] = self.family_cls.capabilities
         self.observer = observer or EngineObserver()
         self.clock = clock
@@ -96,13 +99,13 @@ class Deployment:
     def loaded(self) -> bool:
         return self.status is ModelStatus.LOADED
 
-    async def _run_batch(self, work: Capability | Streamed, items: list) -> list:
+    async def _run_batch(self, work: Capability | Streamed | Stepped, items: list) -> list:
         if isinstance(work, Streamed):  # a stream is a batch of one that emits while it runs
             job: StreamJob = items[0]
             return [await self.executor.stream(work.capability, job.item, job.emit, job.cancelled)]
-        capability = work
+        capability = work.capability if isinstance(work, Stepped) else work
         t0 = time.perf_counter()
-        outputs = await self.executor.run(capability, items)
+        outputs = await self.executor.run(work, items)
         self.observer.batch_done(self.id, capability, len(items), time.perf_counter() - t0,
                                  _audio_seconds(items, outputs))
         return outputs
@@ -139,8 +142,15 @@ class Deployment:
         self.active += 1  # no await since the load check: an unload cannot slip in between
         try:
             key = await self.executor.check(capability, item)
+            stepper = self.family_cls.stepper(capability, item, self.family_options)
             try:
-                result = await self.scheduler.submit(capability, item, key, trace)
+                if stepper is None:
+                    result = await self.scheduler.submit(capability, item, key, trace)
+                else:
+                    async with aclosing(stepped(self._step_submitter(capability, trace), stepper)) as steps:
+                        async for _ in steps:
+                            pass
+                    result = stepper.result()
             except QueueFullError:
                 self.observer.rejected(self.id)
                 raise
@@ -184,6 +194,16 @@ class Deployment:
         close it; closing stops the worker at its next output."""
         trace = trace if trace is not None else RequestTrace()
         await self.ensure_loaded()
+        stepper = self.family_cls.stepper(capability, item, self.family_options)
+        if stepper is not None:
+            self._hold()
+            try:
+                await self.executor.check(capability, item)
+            except BaseException:
+                self._release()
+                raise
+            return self._held(stepped(self._step_submitter(capability, trace), stepper),
+                              capability, trace, getattr(item, "duration", 0.0) or 0.0)
         if not self.executor.streams(capability):
             raise UnsupportedCapabilityError(
                 f"model {self.id!r} cannot stream {capability.value} results here "
@@ -196,6 +216,21 @@ class Deployment:
             raise
         return self._held(generate(lambda work, job: self.scheduler.submit(work, job, job, trace), capability, item),
                           capability, trace, getattr(item, "duration", 0.0) or 0.0)
+
+    def _step_submitter(self, capability: Capability, trace: RequestTrace) -> Callable[[Any, bool], Awaitable[Any]]:
+        """Submits one step of a request; the request's trace adds up its steps' waits and runs."""
+        work = Stepped(capability)
+
+        async def submit(step: Any, continued: bool) -> Any:
+            part = RequestTrace()
+            try:
+                return await self.scheduler.submit(work, step, step.batch_key, part, admitted=continued)
+            finally:
+                trace.queue_wait_s += part.queue_wait_s
+                trace.run_s += part.run_s
+                trace.batch_size = max(trace.batch_size, part.batch_size)
+
+        return submit
 
     def _hold(self) -> None:
         self.active += 1

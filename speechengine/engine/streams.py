@@ -12,7 +12,12 @@
   scheduler unit of its own (a batch of one) that holds a worker slot while it runs; the worker
   thread hands each output to the event loop with ``call_soon_threadsafe`` into an asyncio.Queue.
 
-Closing either iterator (the client went away) cancels the unit in the scheduler, which drops it
+- ``stepped``: one input that its family runs in steps (``ModelFamily.stepper``), each step its
+  own scheduler unit carrying the request's state, so a long request takes one turn per step
+  and shares batches with other requests' steps; the stepper turns each step's result into
+  partial outputs. One step at a time is in the scheduler; only the first can be refused.
+
+Closing any of these iterators (the client went away) cancels the unit in the scheduler, which drops it
 if it is still queued, and sets the stream's cancel flag, which the worker checks at each output.
 That cleanup is synchronous on purpose: it also completes under a cancel scope that interrupts
 every await.
@@ -26,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 
 from speechengine.capabilities import Capability
+from speechengine.models.base import Stepper
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,16 @@ async def ordered(submit: Callable[[Any, bool], Awaitable[Any]], items: Sequence
     finally:
         if pending is not None:
             pending.cancel()
+
+
+async def stepped(submit: Callable[[Any, bool], Awaitable[Any]], stepper: Stepper) -> AsyncIterator[Any]:
+    """``await submit(step, continued)`` for each step the stepper gives; yields its partial outputs."""
+    continued = False
+    while (step := stepper.next_step()) is not None:
+        result = await submit(step, continued)
+        continued = True
+        for output in stepper.feed(result):
+            yield output
 
 
 async def generate(submit: Callable[[Streamed, StreamJob], Awaitable[Any]], capability: Capability,

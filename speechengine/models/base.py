@@ -8,13 +8,20 @@ says so in ``native_batching``.
 A family may also stream a capability (STREAM_METHODS): the method takes one input and returns
 an iterator that yields partial outputs as they are produced (for STT, each decoded Segment).
 The worker stops iterating, and closes the iterator, when the request is cancelled.
+
+A family may also run a capability in steps (STEP_METHODS), for work that is long and can be
+cut, like Whisper's 30-second windows: ``stepper`` gives the engine a plain object holding one
+request's state between steps, the engine submits each step to the scheduler as its own unit
+(``Stepped(capability)``), and the step method runs a batch of steps of different requests. A
+long request then advances one step per turn, interleaved with newer requests, and the worker
+keeps no state it cannot rebuild from the step itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -35,6 +42,32 @@ BATCH_METHODS: dict[Capability, str] = {
 STREAM_METHODS: dict[Capability, str] = {
     Capability.STT: "transcribe_stream",
 }
+
+
+# Capability -> method running a batch of steps (see ``ModelFamily.stepper``); optional per family.
+STEP_METHODS: dict[Capability, str] = {
+    Capability.STT: "transcribe_steps",
+}
+
+
+@dataclass(frozen=True)
+class Stepped:
+    """The scheduler work type of the steps of ``capability``."""
+
+    capability: Capability
+
+
+class Stepper(Protocol):
+    """Engine-side state of one stepped request."""
+
+    def next_step(self) -> Any | None:
+        """The next step's input (it has a ``batch_key``), or None when the request is done."""
+
+    def feed(self, result: Any) -> list:
+        """Take a step's result; return the partial outputs it completes (for a stream)."""
+
+    def result(self) -> Any:
+        """The request's output, once next_step() has returned None."""
 
 
 class FamilyOptions(BaseModel):
@@ -82,6 +115,11 @@ class ModelFamily:
     def batch_key(self, capability: Capability, item: object) -> tuple:
         """Items with equal keys may share a batch. Default: any two items may."""
         return ()
+
+    @classmethod
+    def stepper(cls, capability: Capability, item: Any, options: FamilyOptions) -> Stepper | None:
+        """A Stepper to run ``item`` step by step, or None to run it as one unit (the default)."""
+        return None
 
     def can_stream(self, capability: Capability) -> bool:
         return callable(getattr(self, STREAM_METHODS.get(capability, ""), None))

@@ -2,7 +2,8 @@
 
 Rules it keeps: requests are served in arrival order; a batch holds one capability and one batch
 key, up to ``max_batch_size`` items, and waits at most ``max_wait_ms`` after its oldest item
-arrived for more to join; at most ``max_inflight`` batches run at once (one per worker); requests
+arrived for more to join, but only while another batch of the model is running: on an idle
+model a request starts at once, since nothing would finish sooner for waiting; at most ``max_inflight`` batches run at once (one per worker); requests
 beyond a full batch stay queued, never dropped; a full queue rejects with QueueFullError (429),
 except the continuation of an admitted request (the next piece of a stream: rejecting it would
 cut a response that is half sent); a cancelled request leaves the queue; every request ends in
@@ -74,6 +75,7 @@ class BatchScheduler:
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(max_inflight)
         self._running: set[asyncio.Task] = set()
+        self._busy = 0  # batches dispatched and not yet finished
         self._loop_task: asyncio.Task | None = None
         self._closed = False
         self.stats = SchedulerStats()
@@ -142,6 +144,7 @@ class BatchScheduler:
             except BaseException:
                 self._slots.release()
                 raise
+            self._busy += 1
             task = asyncio.get_running_loop().create_task(self._run(batch))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
@@ -157,7 +160,7 @@ class BatchScheduler:
             head = self._queue[0]
             members = [it for it in self._queue if it.group == head.group and not it.future.done()]
             remaining = head.enqueued_at + self.max_wait_s - self._clock()
-            if len(members) >= self.max_batch_size or remaining <= 0:
+            if len(members) >= self.max_batch_size or remaining <= 0 or self._busy == 0:
                 batch = members[: self.max_batch_size]
                 taken = set(map(id, batch))
                 self._queue = deque(it for it in self._queue if id(it) not in taken)
@@ -195,5 +198,6 @@ class BatchScheduler:
                     it.future.set_result(result)
                     self.stats.completed += 1
         finally:
+            self._busy -= 1
             self._slots.release()
             self._wakeup.set()

@@ -16,7 +16,7 @@ from loguru import logger
 from speechengine.capabilities import Capability
 from speechengine.config import ModelConfig
 from speechengine.errors import InferenceError, SpeechEngineError
-from speechengine.models.base import BATCH_METHODS, STREAM_METHODS, ModelFamily, ModelInfo
+from speechengine.models.base import BATCH_METHODS, STEP_METHODS, STREAM_METHODS, ModelFamily, ModelInfo, Stepped
 from speechengine.models.registry import family_class
 from speechengine.platforms import resolve_platform
 from speechengine.weights import describe_source, resolve_weights
@@ -59,12 +59,16 @@ class Worker:
         family.validate(capability, item)
         return family.batch_key(capability, item)
 
-    def run_batch(self, capability: Capability, items: list) -> list:
-        """Blocking: run one batch. Non-typed failures become InferenceError (logged with a trace)."""
+    def run_batch(self, capability: Capability | Stepped, items: list) -> list:
+        """Blocking: run one batch (of inputs, or of steps). Non-typed failures become
+        InferenceError (logged with a trace)."""
         family = self.family
         if family is None:
             raise InferenceError(f"model {self.config.id!r} is not loaded")
-        method = getattr(family, BATCH_METHODS[capability])
+        if isinstance(capability, Stepped):
+            method = getattr(family, STEP_METHODS[capability.capability])
+        else:
+            method = getattr(family, BATCH_METHODS[capability])
         try:
             outputs = method(items)
         except SpeechEngineError:
