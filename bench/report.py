@@ -31,6 +31,18 @@ class Row:
         return float(np.percentile([getattr(s, attr) for s in self.samples], q))
 
 
+@dataclass
+class FairRow:
+    """Short STT requests alone, then one after another while a 60-s transcription runs."""
+
+    system: str
+    short_alone_p50: float
+    short_beside_p50: float
+    short_beside_n: int
+    long_alone: float
+    long_beside: float
+
+
 def _machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -49,7 +61,7 @@ def _commit() -> str:
         return "unknown"
 
 
-def markdown(rows: list[Row], notes: list[str]) -> str:
+def markdown(rows: list[Row], notes: list[str], fair: list[FairRow] = ()) -> str:
     out = [
         "# Benchmarks",
         "",
@@ -71,6 +83,18 @@ def markdown(rows: list[Row], notes: list[str]) -> str:
             ratio = f"{r.throughput / bare.throughput:.2f}" if bare else "-"
             out.append(f"| {r.system} | {r.concurrency} | {r.requests} | {r.throughput:.1f} | {ratio} | "
                        f"{r.pct('latency', 50):.3f} | {r.pct('latency', 95):.3f} | {r.pct('ttfb', 50):.3f} |")
+        out.append("")
+    if fair:
+        out += ["## Short requests beside a 60-s transcription", "",
+                "4-s clips sent one after another, first alone, then while a 60-s transcription runs on the same",
+                "model (target: beside <= 2x alone).", "",
+                "| system | short p50 alone (s) | short p50 beside (s) | beside / alone | shorts sent beside | "
+                "60-s alone (s) | 60-s beside (s) |",
+                "|---|---|---|---|---|---|---|"]
+        for f in fair:
+            out.append(f"| {f.system} | {f.short_alone_p50:.3f} | {f.short_beside_p50:.3f} | "
+                       f"{f.short_beside_p50 / f.short_alone_p50:.2f} | {f.short_beside_n} | {f.long_alone:.2f} | "
+                       f"{f.long_beside:.2f} |")
         out.append("")
     if notes:
         out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]

@@ -48,6 +48,27 @@ def speech_clips() -> list[Clip]:
     return clips
 
 
+def long_clip() -> Clip:
+    """60 s of real speech (the three speakers, repeated, with 1-s gaps): two of Whisper's windows."""
+    import soundfile
+
+    jfk = decode_audio((FIXTURES / "jfk.flac").read_bytes(), 16000)
+    stereo, _ = soundfile.read(str(FIXTURES / "stereo_diarization.wav"), dtype="float32")
+    left, right = np.ascontiguousarray(stereo[:, 0]), np.ascontiguousarray(stereo[:, 1])
+    gap = np.zeros(16000, np.float32)
+    x = np.concatenate([jfk, gap, left, gap, jfk, gap, right, gap, jfk, gap, jfk, gap, left])[:60 * 16000]
+    return Clip("long", encode_audio(x, 16000, "wav"), len(x) / 16000)
+
+
+def short_clips() -> list[Clip]:
+    """4-s pieces of the fixtures, for the short-beside-long measurement."""
+    clips = []
+    for clip in speech_clips():
+        audio = decode_audio(clip.wav, 16000)
+        clips.append(Clip(clip.name + "-4s", encode_audio(audio[:4 * 16000], 16000, "wav"), 4.0))
+    return clips
+
+
 def vad_clip() -> Clip:
     jfk = decode_audio((FIXTURES / "jfk.flac").read_bytes(), 16000)
     pad = np.zeros(32000, np.float32)
@@ -108,6 +129,12 @@ async def tts_ours(client, base, text: str, model: str) -> Sample:
 async def tts_piper_http(client, base, text: str, model: str) -> Sample:
     body, lat, ttfb = await _timed_post(client, base + "/synthesize", json={"text": text})
     return Sample(lat, ttfb, wav_seconds(body))
+
+
+async def embed_ours(client, base, clip: Clip, model: str) -> Sample:
+    _, lat, ttfb = await _timed_post(client, base + "/v1/audio/embeddings", files={"file": ("a.wav", clip.wav)},
+                                     data={"model": model})
+    return Sample(lat, ttfb, clip.seconds)
 
 
 async def vad_ours(client, base, clip: Clip, model: str) -> Sample:

@@ -83,6 +83,14 @@ def test_stt_through_ray_equals_local(openai_client, jfk_bytes):
     assert [s.text for s in ray_out.segments] == [s.text for s in local_out.segments]
 
 
+def test_stt_streams_through_ray_window_by_window(openai_client, jfk_bytes):
+    events = list(openai_client.audio.transcriptions.create(model="whisper-ray", file=("jfk.flac", jfk_bytes),
+                                                            stream=True))
+    deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
+    assert deltas and events[-1].type == "transcript.text.done"
+    assert "".join(deltas) == events[-1].text and fold(events[-1].text) == JFK_TEXT
+
+
 def test_tts_through_ray_equals_local(openai_client):
     text = "Replicas on Ray speak exactly like the local ones."
     audio = {}
