@@ -16,6 +16,13 @@ whose prompts are equally long share a batch (``WhisperStep.batch_key``): first 
 a prompt always can, and later windows usually can, since the previous text fills the prompt's
 223 tokens after about a minute of speech.
 
+Short windows (``short_windows``, on by default): a window that holds the rest of a request in
+less than 30 s (a short request, or a long one's last window) is padded to its audio plus 2 s,
+rounded up in 5-s steps from 10 s, instead of to 30 s. The encoder's cost follows the window, so
+short requests decode 2.5-3.5x faster; measured on our speech fixtures and synthetic sentences,
+the word error rate stays within 0.02 of the 30-s path's and no transcript loops
+(tests/test_whisper_batching.py). Windows of different lengths never share a batch.
+
 With ``vad_filter`` a request runs whole in faster-whisper's ``transcribe`` instead (one
 scheduler unit, items of a batch in turn), which drops non-speech before decoding.
 """
@@ -48,6 +55,15 @@ _MAX_LENGTH = 448
 _MAX_PROMPT = _MAX_LENGTH // 2 - 1  # previous-text tokens a prompt keeps
 _WINDOW_FRAMES = 3000  # 30 s of 10 ms feature frames
 _FEATURE_CACHE = 32  # requests whose features a worker keeps between their windows
+_SHORT_MARGIN, _SHORT_STEP, _SHORT_MIN = 200, 500, 1000  # frames: 2 s after the audio, 5-s steps, 10 s at least
+
+
+def window_frames(remaining: int, short: bool) -> int:
+    """Frames the encoder sees for a window with ``remaining`` frames of audio left."""
+    if not short or remaining >= _WINDOW_FRAMES:
+        return _WINDOW_FRAMES
+    padded = -(-(remaining + _SHORT_MARGIN) // _SHORT_STEP) * _SHORT_STEP
+    return min(_WINDOW_FRAMES, max(_SHORT_MIN, padded))
 
 
 class FasterWhisperOptions(FamilyOptions):
@@ -59,6 +75,9 @@ class FasterWhisperOptions(FamilyOptions):
     vad_filter: bool = Field(False, description="skip non-speech with Silero before decoding (whole-request "
                              "decoding: no window-by-window batching)")
     condition_on_previous_text: bool = True
+    short_windows: bool = Field(True, description="pad a window holding less than 30 s of audio to its audio + "
+                                "2 s (in 5-s steps, at least 10 s) instead of 30 s: 2.5-3.5x faster on short "
+                                "requests, word error rate within 0.02 of the 30-s path on our tests")
 
 
 @dataclass(frozen=True)
@@ -75,12 +94,17 @@ class WhisperStep:
     initial_prompt: str | None  # first window only: the request's prompt, tokenized by the worker
     word_timestamps: bool
     last_speech_timestamp: float
+    short_window: bool  # pad a last window to its audio (see window_frames), not to 30 s
 
     @property
     def batch_key(self) -> tuple:
-        """Windows may share a batch when their prompts are equally long (see the module doc) and
-        they decode the same way (beam search first, or sampling at one temperature)."""
-        return (len(self.previous_tokens), self.initial_prompt, self.temperatures[0])
+        """Windows may share a batch when their prompts are equally long (see the module doc), they
+        decode the same way (beam search first, or sampling at one temperature) and the encoder
+        sees as many frames (estimated here from the audio's length; the worker regroups by the
+        exact figures, so an estimate that is off costs batching, never correctness)."""
+        remaining = len(self.audio) // 160 - self.seek
+        return (len(self.previous_tokens), self.initial_prompt, self.temperatures[0],
+                window_frames(remaining, self.short_window))
 
 
 @dataclass(frozen=True)
@@ -102,6 +126,7 @@ class WhisperStepper:
 
     item: STTInput
     condition_on_previous_text: bool
+    short_windows: bool = True
     job: str = field(default_factory=lambda: uuid.uuid4().hex)
     seek: int = 0
     language: str | None = None
@@ -122,6 +147,7 @@ class WhisperStepper:
             previous_tokens=tuple(self.all_tokens[self.prompt_reset_since:][-_MAX_PROMPT:]),
             initial_prompt=None if self.started else (self.item.prompt or None),
             word_timestamps=self.item.word_timestamps, last_speech_timestamp=self.last_speech_timestamp,
+            short_window=self.short_windows,
         )
         self.started = True
         return step
@@ -160,7 +186,7 @@ class FasterWhisper(ModelFamily):
         """Window-by-window decoding for this request, or None to run it whole (``vad_filter``)."""
         if capability is not Capability.STT or options.vad_filter:
             return None
-        return WhisperStepper(item, options.condition_on_previous_text)
+        return WhisperStepper(item, options.condition_on_previous_text, options.short_windows)
 
     def load(self) -> None:
         from faster_whisper import WhisperModel
@@ -212,7 +238,8 @@ class FasterWhisper(ModelFamily):
                                                step.language or "en", (), 0.0, False, step.last_speech_timestamp, 0.0)
                 self._forget(step.job)
                 continue
-            window = _pad_or_trim(features[:, step.seek: step.seek + size])
+            frames = window_frames(content_frames - step.seek, step.short_window)
+            window = _pad_or_trim(features[:, step.seek: step.seek + size], frames)
             windows[i] = (window, size, content_frames)
         if windows:
             order = list(windows)
@@ -227,9 +254,9 @@ class FasterWhisper(ModelFamily):
                     prompt_tokens[i] = tuple(tokenizer.encode(" " + step.initial_prompt.strip()))
                     previous = list(prompt_tokens[i])
                 prompts[i] = self.model.get_prompt(tokenizer, previous)
-            groups: dict[int, list[int]] = {}
+            groups: dict[tuple[int, int], list[int]] = {}
             for row, i in enumerate(order):
-                groups.setdefault(len(prompts[i]), []).append(row)
+                groups.setdefault((len(prompts[i]), windows[i][0].shape[-1]), []).append(row)
             for rows in groups.values():
                 indices = [order[r] for r in rows]
                 decoded = self._generate_with_fallback(
@@ -423,10 +450,10 @@ def _judge(result, temperature: float, tokenizer) -> tuple[tuple, bool, bool]:
     return (result, avg_logprob, temperature, compression_ratio), needs, repetitive
 
 
-def _pad_or_trim(window: np.ndarray) -> np.ndarray:
-    if window.shape[-1] >= _WINDOW_FRAMES:
-        return window[:, :_WINDOW_FRAMES]
-    return np.pad(window, ((0, 0), (0, _WINDOW_FRAMES - window.shape[-1])))
+def _pad_or_trim(window: np.ndarray, frames: int) -> np.ndarray:
+    if window.shape[-1] >= frames:
+        return window[:, :frames]
+    return np.pad(window, ((0, 0), (0, frames - window.shape[-1])))
 
 
 def _stack_rows(views: list):
