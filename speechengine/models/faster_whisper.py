@@ -54,7 +54,7 @@ _BEST_OF = 5
 _MAX_LENGTH = 448
 _MAX_PROMPT = _MAX_LENGTH // 2 - 1  # previous-text tokens a prompt keeps
 _WINDOW_FRAMES = 3000  # 30 s of 10 ms feature frames
-_FEATURE_CACHE = 32  # requests whose features a worker keeps between their windows
+_FEATURE_CACHE_BYTES = 256 << 20  # features a worker keeps between windows (80 mels: ~19 MB per 10 min)
 _SHORT_MARGIN, _SHORT_STEP, _SHORT_MIN = 200, 500, 1000  # frames: 2 s after the audio, 5-s steps, 10 s at least
 
 
@@ -282,7 +282,8 @@ class FasterWhisper(ModelFamily):
         features = self.model.feature_extractor(step.audio)
         with self._features_lock:
             self._features[step.job] = features
-            while len(self._features) > _FEATURE_CACHE:  # requests cancelled between windows
+            # the oldest go first: requests cancelled between windows, or ones another replica runs
+            while len(self._features) > 1 and sum(f.nbytes for f in self._features.values()) > _FEATURE_CACHE_BYTES:
                 self._features.popitem(last=False)
         return features
 
