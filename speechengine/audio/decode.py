@@ -1,10 +1,17 @@
 """Decoding uploads with PyAV (FFmpeg): any container and codec, any rate and channel count, to
 mono float32 at the rate a model wants. Undecodable or empty input is an InvalidAudioError (400).
+
+A plain WAV (16-bit PCM or 32-bit float, one or two channels) already at the wanted rate skips
+FFmpeg: numpy reads it in well under a millisecond where PyAV took ~9 ms for 30 s, which was a
+quarter of a VAD request's time. It gives what FFmpeg gives (the same scaling, and FFmpeg's
+stereo-to-mono matrix, (L + R) / sqrt(2)); anything else goes to PyAV.
 """
 
 from __future__ import annotations
 
 import io
+import math
+import struct
 
 import av
 import numpy as np
@@ -34,9 +41,45 @@ def decode_audio_with_rate(data: bytes, sample_rate: int | None = None, *, param
     return _decode(data, sample_rate, param)
 
 
+def _plain_wav(data: bytes, sample_rate: int | None) -> tuple[np.ndarray, int] | None:
+    """A plain PCM16/float32 mono or stereo WAV at ``sample_rate`` as (audio, rate), else None."""
+    if len(data) < 44 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    pos, fmt = 12, None
+    while pos + 8 <= len(data):
+        chunk, size = data[pos:pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        body = pos + 8
+        if chunk == b"fmt " and size >= 16:
+            fmt = struct.unpack_from("<HHIIHH", data, body)
+        elif chunk == b"data":
+            if fmt is None:
+                return None
+            tag, channels, rate, _, _, bits = fmt
+            if (tag, bits) == (1, 16):
+                dtype, scale = "<i2", 1 / 32768
+            elif (tag, bits) == (3, 32):
+                dtype, scale = "<f4", 1.0
+            else:
+                return None
+            if channels not in (1, 2) or (sample_rate is not None and rate != sample_rate):
+                return None
+            end = min(len(data), body + size)  # a streamed WAV states 0xFFFFFFFF
+            frame = channels * (bits // 8)
+            samples = np.frombuffer(data, dtype, count=(end - body) // frame * channels, offset=body)
+            audio = samples.astype(np.float32) * np.float32(scale)
+            if channels == 2:
+                audio = (audio[0::2] + audio[1::2]) * np.float32(math.sqrt(0.5))
+            return audio, rate
+        pos = body + size + (size & 1)
+    return None
+
+
 def _decode(data: bytes, sample_rate: int | None, param: str) -> tuple[np.ndarray, int]:
     if not data:
         raise InvalidAudioError("the uploaded audio file is empty", param=param)
+    plain = _plain_wav(data, sample_rate)
+    if plain is not None and plain[0].size:
+        return plain
     try:
         with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:
             if not container.streams.audio:
