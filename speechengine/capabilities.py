@@ -112,6 +112,25 @@ class VADInput:
 
 
 @dataclass(frozen=True)
+class VADChunkInput:
+    """The next whole frames of a live stream, with the stream's recurrent state (None at its start).
+    The state travels with the chunk so any worker, in any process, can take the next one."""
+
+    audio: np.ndarray  # mono float32 at 16 kHz, a whole number of the model's frames
+    state: tuple[np.ndarray, ...] | None = None  # family-defined; returned by the previous chunk
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / 16000.0
+
+
+@dataclass(frozen=True)
+class VADChunkOutput:
+    probabilities: np.ndarray  # one speech probability per frame of the chunk
+    state: tuple[np.ndarray, ...]  # to send with the stream's next chunk
+
+
+@dataclass(frozen=True)
 class SpeechSpan:
     start: float
     end: float

@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from loguru import logger
 
 from speechengine import __version__
-from speechengine.api import (embeddings, models, ops, restore, speech, transcriptions, vad, voice_conversion,
-                              voices)
+from speechengine.api import (embeddings, models, ops, restore, speech, transcriptions, vad, vad_stream,
+                              voice_conversion, voices)
 from speechengine.api.errors import install_error_handlers
 from speechengine.api.middleware import RequestContextMiddleware
 from speechengine.config import Settings
@@ -50,7 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = metrics
     app.state.api_keys = api_keys
     install_error_handlers(app)
-    for module in (speech, transcriptions, vad, embeddings, restore, voice_conversion, voices, models, ops):
+    for module in (speech, transcriptions, vad, vad_stream, embeddings, restore, voice_conversion, voices, models, ops):
         app.include_router(module.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=int(settings.max_upload_mb * 2**20) + 2**20,
                        metrics=metrics)

@@ -11,7 +11,9 @@ Requests come in these shapes, all through the scheduler: one input, one result 
 several inputs, results in order (``submit_each``); one input, outputs as they are produced
 (``stream``). An input whose family runs it in steps (``ModelFamily.stepper``, e.g. Whisper's
 30-s windows) goes through the scheduler one step at a time, in ``submit`` and ``stream`` alike.
-See engine/streams.py.
+See engine/streams.py. Live input arrives chunk by chunk (``open_chunks``, ``submit_chunk``,
+``close_chunks``; see engine/vad_stream.py): each chunk is a step carrying its stream's state, so
+chunks of different streams share batches.
 """
 
 from __future__ import annotations
@@ -231,6 +233,34 @@ class Deployment:
                 trace.batch_size = max(trace.batch_size, part.batch_size)
 
         return submit
+
+    async def open_chunks(self, capability: Capability) -> ModelInfo:
+        """Load the model and hold it busy for one live stream of ``capability`` chunks, until
+        ``close_chunks``. Returns the model's info (``frame_samples``: the unit of a chunk)."""
+        info = await self.ensure_loaded()
+        if info.frame_samples is None:
+            raise UnsupportedCapabilityError(
+                f"model {self.id!r} cannot take {capability.value} input as a live stream "
+                f"(family {self.config.family})", param="model")
+        self._hold()
+        return info
+
+    async def submit_chunk(self, capability: Capability, item: object, trace: RequestTrace, *,
+                           first: bool) -> Any:
+        """One chunk of an open stream; only a stream's first chunk can be refused for a full queue."""
+        try:
+            return await self.scheduler.submit(Stepped(capability), item, (), trace, admitted=not first)
+        except QueueFullError:
+            self.observer.rejected(self.id)
+            raise
+
+    def close_chunks(self, capability: Capability, trace: RequestTrace | None, audio_in: float) -> None:
+        """End a stream opened with ``open_chunks``; a completed one (``trace`` given) is reported
+        as one request. Synchronous, so it also runs under a cancel scope."""
+        if trace is not None:
+            trace.audio_s = audio_in
+            self.observer.request_done(self.id, capability, trace, audio_in, 0.0)
+        self._release()
 
     def _hold(self) -> None:
         self.active += 1

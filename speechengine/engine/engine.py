@@ -20,6 +20,7 @@ from speechengine.capabilities import Capability, SpeakerReference, TTSInput, TT
 from speechengine.config import Settings
 from speechengine.engine.deployment import Deployment
 from speechengine.engine.observer import EngineObserver
+from speechengine.engine.vad_stream import VADStream, VADStreamOptions
 from speechengine.errors import InvalidRequestError, ModelNotFoundError, UnsupportedCapabilityError
 from speechengine.scheduler import RequestTrace
 from speechengine.sentences import split_text
@@ -112,6 +113,10 @@ class AsyncEngine:
                      trace: RequestTrace | None = None) -> AsyncIterator[Any]:
         """Validate, then return the model's partial outputs for ``item`` as they are produced."""
         return await self.resolve_for(model, capability).stream(capability, item, trace)
+
+    def vad_stream(self, model: str, options: VADStreamOptions) -> VADStream:
+        """A live VAD stream on ``model`` (checked now); enter it with ``async with``."""
+        return VADStream(self.resolve_for(model, Capability.VAD), options)
 
     async def synthesize_in_voice(self, tts_model: str, item: TTSInput, target: SpeakerReference,
                                   trace: RequestTrace | None = None) -> VCOutput:

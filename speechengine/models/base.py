@@ -15,6 +15,11 @@ request's state between steps, the engine submits each step to the scheduler as 
 (``Stepped(capability)``), and the step method runs a batch of steps of different requests. A
 long request then advances one step per turn, interleaved with newer requests, and the worker
 keeps no state it cannot rebuild from the step itself.
+
+Live streams use the same step method (VAD's ``detect_chunks``): the engine keeps each live
+stream's state and submits its chunks as steps, so chunks of different streams share a batch. Such
+a family says how long a chunk's unit is in ``ModelInfo.frame_samples``; chunks are whole multiples
+of it (engine/vad_stream.py).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ STREAM_METHODS: dict[Capability, str] = {
 # Capability -> method running a batch of steps (see ``ModelFamily.stepper``); optional per family.
 STEP_METHODS: dict[Capability, str] = {
     Capability.STT: "transcribe_steps",
+    Capability.VAD: "detect_chunks",  # chunks of live streams (engine/vad_stream.py), not a stepper
 }
 
 
@@ -85,6 +91,7 @@ class ModelInfo:
     languages: tuple[str, ...] = ()
     sample_rate: int | None = None
     tasks: tuple[str, ...] = ()  # STT: "transcribe" and, for multilingual models, "translate"
+    frame_samples: int | None = None  # families that take live streams: samples per output frame
     extra: dict = field(default_factory=dict)
 
 

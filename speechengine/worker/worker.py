@@ -1,7 +1,9 @@
 """A worker owns one loaded model: it resolves weights and platform, loads the family, and runs
-batches through the family's batch method for the batch's capability (BATCH_METHODS), checking
-that every batch comes back with one output per input, in order. It also runs streams: the
-family's stream method (STREAM_METHODS), each output handed to ``emit`` as soon as it exists.
+batches through the family's batch method for the batch's capability (BATCH_METHODS, or
+STEP_METHODS for steps and for chunks of live streams), checking that every batch comes back with
+one output per input, in order. It keeps no state between batches: a stepped request's or live
+stream's state travels in its steps. It also runs streams: the family's stream method
+(STREAM_METHODS), each output handed to ``emit`` as soon as it exists.
 """
 
 from __future__ import annotations
