@@ -104,5 +104,7 @@ def markdown(rows: list[Row], notes: list[str], fair: list[FairRow] = ()) -> str
             "- Executors (1 vs 2 `process` replicas; local vs process vs Ray overhead): `python -m bench.executors`,",
             "  [benchmarks-executors.md](benchmarks-executors.md).",
             "- Per-family real-time factors of the embedding and restoration models: `python -m bench.embed_restore_rtf`.",
+            "- Live VAD streams, chunks of concurrent streams batched vs one per batch: `python -m bench.vad_stream`,",
+            "  [benchmarks-vad-stream.md](benchmarks-vad-stream.md).",
             ""]
     return "\n".join(out)
