@@ -138,6 +138,8 @@ async def serve(ws: WebSocket) -> None:
                 for event in events:
                     await ws.send_json(event_body(event))
                 await ws.send_json(done_body(out))
+                logger.info("WebSocket {} model={} audio_s={:.2f} segments={} last_batch_size={}", ws.url.path,
+                            stream.dep.id, out.duration, len(out.segments), stream.trace.batch_size)
                 break
             else:
                 raise InvalidRequestError('after audio starts, the only text message is {"type": "end"}')
