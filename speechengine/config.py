@@ -152,6 +152,8 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_content: bool = Field(False, description="log request text and transcripts (debugging only)")
     max_loaded_models: int | None = Field(None, ge=1, description="evict least recently used idle models beyond this")
+    threads: int = Field(0, ge=0, le=1024, description="intra-op threads that may compute at once in the server "
+                         "process, over all its models (the thread budget); 0 = all cores the process may use")
     ray: RaySettings = RaySettings()
     voices: VoicesConfig = VoicesConfig()
     models: list[ModelConfig] = []
@@ -209,6 +211,13 @@ class Settings(BaseSettings):
                 if capability not in family_class(model.family).capabilities:
                     raise ValueError(f"voices.{field}: model {name!r} has no {capability.value} capability")
         return self
+
+    def replica_threads(self) -> int:
+        """Intra-op threads the replica processes of this machine may keep busy: replicas x
+        replica_threads over process models and Ray models of a local Ray runtime (a joined
+        cluster places its actors on its own nodes)."""
+        return sum(m.replicas * m.replica_threads for m in self.models
+                   if m.executor == "process" or (m.executor == "ray" and self.ray.address is None))
 
     def first_model_with(self, capability: Capability) -> str | None:
         from speechengine.models.registry import family_class

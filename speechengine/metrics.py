@@ -3,11 +3,16 @@ EngineObserver interface and by the HTTP middleware. Served at GET /metrics."""
 
 from __future__ import annotations
 
+from typing import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 from speechengine.capabilities import Capability
 from speechengine.engine.observer import EngineObserver
+from speechengine.platforms import ThreadUse
 from speechengine.scheduler import RequestTrace
 
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -15,6 +20,29 @@ _RTF = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)
 _BATCH = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class _ThreadCollector(Collector):
+    """The thread budget's counters, read when /metrics is scraped."""
+
+    def __init__(self, usage: Callable[[], ThreadUse], models: Callable[[], dict[str, int]]) -> None:
+        self.usage = usage
+        self.models = models
+
+    def collect(self) -> Iterator:
+        p = "speechengine_thread"
+        u = self.usage()
+        yield GaugeMetricFamily(p + "_budget", "intra-op threads that may compute at once in the server process",
+                                value=u.budget)
+        yield GaugeMetricFamily(p + "s_in_use", "budget threads held by running batches", value=u.in_use)
+        yield GaugeMetricFamily(p + "s_peak", "most budget threads held at once", value=u.peak)
+        yield CounterMetricFamily(p + "_waits", "batches that waited for budget threads", value=u.waits)
+        yield CounterMetricFamily(p + "_wait_seconds", "time batches waited for budget threads", value=u.wait_s)
+        per_model = GaugeMetricFamily(p + "s_per_call", "intra-op threads one batch of a model keeps busy",
+                                      labels=["model"])
+        for model, threads in sorted(self.models().items()):
+            per_model.add_metric([model], threads)
+        yield per_model
 
 
 class Metrics(EngineObserver):
@@ -44,6 +72,7 @@ class Metrics(EngineObserver):
         self.loaded = Gauge(p + "loaded_models", "models currently loaded", registry=r)
         self.rejected_total = Counter(p + "rejected_requests", "requests refused with 429 (queue full)",
                                       ["model"], registry=r)
+        self._threads: _ThreadCollector | None = None
 
     # --- EngineObserver -----------------------------------------------------------------------
 
@@ -74,6 +103,12 @@ class Metrics(EngineObserver):
 
     def watch_loaded(self, count) -> None:
         self.loaded.set_function(count)
+
+    def watch_threads(self, usage, models) -> None:
+        if self._threads is not None:  # a new engine in the same app (tests): follow the new one
+            self.registry.unregister(self._threads)
+        self._threads = _ThreadCollector(usage, models)
+        self.registry.register(self._threads)
 
     # --- HTTP ---------------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ class FakeTTS(ModelFamily):
             FakeTTS.unloads += 1
 
     def load(self) -> None:
+        self.threads = 0  # it sleeps: no core of the thread budget to hold
         with FakeTTS.lock:
             FakeTTS.loads += 1
         time.sleep(self.options.load_seconds)

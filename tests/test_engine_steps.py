@@ -57,7 +57,7 @@ class SteppedSTT(ModelFamily):
         return CountingStepper(item.prompt or "", round(item.duration))
 
     def load(self) -> None:
-        pass
+        self.threads = 0  # it sleeps: no core of the thread budget to hold
 
     def transcribe_batch(self, items):
         raise AssertionError("stepped requests never run whole")

@@ -23,6 +23,8 @@ async def health(engine: AsyncEngine = Depends(get_engine)) -> dict:
         "models": {d.id: d.status.value for d in deps},
         "executors": {d.id: {"kind": d.executor.kind, "replicas": [asdict(r) for r in d.executor.health()]}
                       for d in deps},
+        # this process's budget; replica processes (process/ray executors) have their own
+        "threads": {**asdict(engine.thread_budget.usage()), "models": engine.model_threads()},
     }
 
 

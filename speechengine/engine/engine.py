@@ -1,7 +1,8 @@
 """AsyncEngine: resolves a model name (id or alias) to its deployment, checks the capability,
 and submits the typed request to that model's scheduler, for one result or as a stream. It also
 owns model lifetimes: preload at start, idle-TTL unload (``reap``), and least-recently-used
-eviction under ``max_loaded_models``. Knows nothing about HTTP.
+eviction under ``max_loaded_models``. It sizes this process's thread budget from ``threads``
+(platforms.threads), which every local worker draws from. Knows nothing about HTTP.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from speechengine.engine.deployment import Deployment
 from speechengine.engine.observer import EngineObserver
 from speechengine.engine.vad_stream import VADStream, VADStreamOptions
 from speechengine.errors import InvalidRequestError, ModelNotFoundError, UnsupportedCapabilityError
+from speechengine.platforms import cpu_count, size_process_budget
 from speechengine.scheduler import RequestTrace
 from speechengine.sentences import split_text
 
@@ -36,6 +38,8 @@ class AsyncEngine:
         self.deployments: dict[str, Deployment] = {}
         self._names: dict[str, Deployment] = {}
         self._reaper: asyncio.Task | None = None
+        self.thread_budget = size_process_budget(settings.threads)
+        self._check_replica_threads()
         for cfg in settings.models:
             dep = Deployment(cfg, settings.cache_dir, settings.ray, observer=self.observer, clock=clock,
                              before_load=self._make_room)
@@ -43,6 +47,21 @@ class AsyncEngine:
             for name in (cfg.id, *cfg.aliases):
                 self._names[name] = dep
         self.observer.watch_loaded(lambda: sum(d.loaded for d in self.deployments.values()))
+        self.observer.watch_threads(self.thread_budget.usage, self.model_threads)
+
+    def model_threads(self) -> dict[str, int]:
+        """Loaded model -> intra-op threads one of its batch calls keeps busy."""
+        return {d.id: d.info.threads for d in self.deployments.values() if d.loaded and d.info is not None}
+
+    def _check_replica_threads(self) -> None:
+        """Replica processes have budgets of their own (replica_threads each), outside this
+        process's: warn when together they may keep more threads busy than there are cores."""
+        demand, cores = self.settings.replica_threads(), cpu_count()
+        if demand > cores:
+            logger.warning("process/ray replicas may keep {} intra-op threads busy (replicas x replica_threads) "
+                           "on {} cores: they will oversubscribe the cores when all are busy", demand, cores)
+        logger.info("thread budget: {} intra-op threads at once in this process{}", self.thread_budget.total,
+                    f", plus {demand} in replica processes" if demand else "")
 
     async def start(self) -> None:
         """Load the models marked preload, one at a time (bounded memory and CPU at start)."""

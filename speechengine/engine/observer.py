@@ -24,3 +24,7 @@ class EngineObserver:
 
     def watch_loaded(self, count) -> None:
         """``count`` is a zero-argument callable returning how many models are loaded."""
+
+    def watch_threads(self, usage, models) -> None:
+        """``usage`` returns the thread budget's counters (platforms.ThreadUse); ``models`` returns
+        loaded model -> intra-op threads per call."""

@@ -5,6 +5,10 @@ closes, its in-flight calls fail with ReplicaDied, and the replica pool retries 
 and restarts the replica. Calls and results travel as pickles over a pipe; inputs and outputs
 are frozen dataclasses of numpy arrays. In the child, a reader loop hands each call to a small
 thread pool, so a validation check is not stuck behind a running batch.
+
+A child's thread budget is its ``replica_threads``: however many workers it runs, its batches
+keep at most that many intra-op threads busy, so ``replicas x replica_threads`` is what the
+model's processes use (the engine warns at start when that exceeds the cores).
 """
 
 from __future__ import annotations
@@ -28,8 +32,11 @@ _STOP = None  # the message that asks a child to exit
 
 def _child_main(config: ModelConfig, cache_dir: Path, cpu_threads: int, conn: Connection) -> None:
     """Entry point of a replica process: serve Worker calls until the parent says stop or goes away."""
+    from speechengine.platforms import pin_blas_threads, size_process_budget
     from speechengine.worker import Worker
 
+    pin_blas_threads()
+    size_process_budget(cpu_threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the server, which stops us
     worker = Worker(config, cache_dir, cpu_threads=cpu_threads)
     send_lock = threading.Lock()

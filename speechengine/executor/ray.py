@@ -6,6 +6,7 @@ on more machines. Each actor reserves ``num_cpus`` / ``num_gpus`` from config. C
 as Ray object refs (asyncio integration), never blocking the event loop; ``ray.init`` and actor
 teardown run in a thread. A dead actor (RayActorError) fails or retries its calls and is
 restarted by the replica pool. Ray stays up until the server process exits (Ray's own atexit).
+Each actor sizes its own process's thread budget to ``replica_threads``.
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ class RayReplica:
     errors cross Ray unchanged instead of wrapped in RayTaskError."""
 
     def __init__(self, config: ModelConfig, cache_dir: Path, cpu_threads: int) -> None:
+        from speechengine.platforms import pin_blas_threads, size_process_budget
         from speechengine.worker import Worker
 
+        pin_blas_threads()
+        size_process_budget(cpu_threads)  # the actor's process: its own budget, replica_threads wide
         self.worker = Worker(config, cache_dir, cpu_threads=cpu_threads)
 
     def call(self, method: str, *args: Any) -> tuple[bool, Any]:

@@ -92,6 +92,7 @@ class ModelInfo:
     sample_rate: int | None = None
     tasks: tuple[str, ...] = ()  # STT: "transcribe" and, for multilingual models, "translate"
     frame_samples: int | None = None  # families that take live streams: samples per output frame
+    threads: int = 0  # intra-op threads one batch call keeps busy (filled in by the worker)
     extra: dict = field(default_factory=dict)
 
 
@@ -101,6 +102,9 @@ class ModelFamily:
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     Options: ClassVar[type[FamilyOptions]] = FamilyOptions
     native_batching: ClassVar[bool] = False
+    # The most intra-op threads one call of a batch method keeps busy; the worker takes that many
+    # from the process's thread budget around each call. Families that know better set it in load().
+    threads: int
 
     def __init__(self, weights: Path, options: FamilyOptions, platform: Platform, *,
                  cache_dir: Path | None = None) -> None:
@@ -108,6 +112,7 @@ class ModelFamily:
         self.options = options
         self.platform = platform
         self.cache_dir = cache_dir  # a writable folder of this model's own, for files it derives
+        self.threads = platform.cpu_threads
 
     def load(self) -> None:
         """Load weights (blocking; runs in a worker thread). Warm up here, not on the first request."""

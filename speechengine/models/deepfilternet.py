@@ -64,6 +64,9 @@ class DeepFilterNet3(ModelFamily):
         if not path.is_file():
             raise FileNotFoundError(f"DeepFilterNet3 model {path} does not exist")
         self._model_path = str(path).encode()
+        # Frames run on the calling thread. (The next request's state is parsed beside it in the
+        # helper thread, for ~0.2 s per request: too short to hold a second core for.)
+        self.threads = 1
         self.lib = _bind(load_library())
         self._spare = ThreadPoolExecutor(1, thread_name_prefix="df-state")
         self._take_lock = threading.Lock()  # with workers > 1, two batches may take states at once

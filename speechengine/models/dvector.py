@@ -59,6 +59,7 @@ class DVector(ModelFamily):
             raise ValueError(f"d-vector embedder expects {hparams.sample_rate} Hz, this family serves {SAMPLE_RATE}")
         so = onnxruntime.SessionOptions()
         so.intra_op_num_threads = self.options.intra_op_threads or self.platform.cpu_threads
+        self.threads = max(so.intra_op_num_threads, self.options.blas_threads)  # features, then the encoder
         so.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(str(path), sess_options=so,
                                                     providers=list(self.platform.ort_providers))

@@ -45,7 +45,8 @@ class Resemblyzer(ModelFamily):
             warnings.simplefilter("ignore", UserWarning)
             from resemblyzer import VoiceEncoder
 
-        torch.set_num_threads(self.options.torch_threads or self.platform.cpu_threads)
+        self.threads = self.options.torch_threads or self.platform.cpu_threads
+        torch.set_num_threads(self.threads)
         path = self.weights
         if path.is_dir():
             path = path / "pretrained.pt"

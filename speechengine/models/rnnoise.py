@@ -44,6 +44,7 @@ class RNNoise(ModelFamily):
         from pyrnnoise import rnnoise  # loads the bundled librnnoise with its ctypes signatures
 
         self.rn = rnnoise
+        self.threads = 1  # frames run on the calling thread
         self.frame = int(rnnoise.FRAME_SIZE)
         if rnnoise.SAMPLE_RATE != SAMPLE_RATE:
             raise ValueError(f"pyrnnoise runs at {rnnoise.SAMPLE_RATE} Hz, this family serves {SAMPLE_RATE}")

@@ -48,6 +48,7 @@ class SileroVAD(ModelFamily):
         opts.log_severity_level = 4
         self.streams = onnxruntime.InferenceSession(_stream_batched_graph(str(path)), sess_options=opts,
                                                     providers=["CPUExecutionProvider"])
+        self.threads = 1  # both sessions (faster-whisper's and the streamed one) have one intra-op thread
         self.detect_batch([VADInput(audio=np.zeros(SAMPLE_RATE, np.float32))])
         self.detect_chunks([VADChunkInput(audio=np.zeros(WINDOW, np.float32))] * 2)
 

@@ -28,6 +28,7 @@ from pydantic import Field
 from speechengine.capabilities import Capability, SpeakerReference, VCInput, VCOutput
 from speechengine.errors import InvalidRequestError
 from speechengine.models.base import FamilyOptions, ModelFamily, ModelInfo
+from speechengine.platforms import blas_threads
 
 RATE = 16000
 FRAME_MS = 5.0
@@ -215,6 +216,7 @@ class WorldVC(ModelFamily):
 
         self._profiles: OrderedDict[str, SpeakerProfile] = OrderedDict()
         self._lock = threading.Lock()
+        self.threads = blas_threads()  # WORLD itself is single-threaded; numpy's BLAS may not be
         t = np.arange(RATE) / RATE
         tone = (0.3 * np.sin(2 * np.pi * 140 * t) * (1 + 0.2 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
         warm = SpeakerReference(key="warm-up", audio=tone)

@@ -6,15 +6,20 @@ ONNX Runtime provider (CTranslate2 and torch address ROCm GPUs as "cuda").
 
 What is available is asked through a ``Probe`` (ONNX Runtime providers, CUDA device count), so
 tests can simulate each platform on a machine that has none.
+
+How many threads may compute at once in this process (the thread budget) is decided in
+``platforms.threads``, re-exported here.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from typing import Callable
 
 from loguru import logger
+
+from speechengine.platforms.threads import (ThreadBudget, ThreadUse, blas_threads, cpu_count, pin_blas_threads,
+                                            process_budget, size_process_budget, threads_per_session)
 
 
 class PlatformUnavailableError(RuntimeError):
@@ -33,13 +38,6 @@ class Platform:
     @property
     def is_gpu(self) -> bool:
         return self.name != "cpu"
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _ort_providers() -> frozenset[str]:
@@ -85,8 +83,9 @@ def resolve_platform(
     An absent GPU falls back to CPU with a warning, or raises PlatformUnavailableError when
     ``strict``. ``auto`` takes a GPU if there is one (CUDA before ROCm), else CPU silently. A GPU that only one
     library can use (e.g. ONNX Runtime on ROCm with a CPU-only CTranslate2 wheel) is used by that
-    library, and the other runs on CPU, with a warning. ``cpu_threads`` sets the intra-op thread
-    budget that families use when their options leave it open.
+    library, and the other runs on CPU, with a warning. ``cpu_threads`` sets the intra-op threads
+    one call may use when the family's options leave them open (the worker passes the size of its
+    process's thread budget).
     """
     platform = _choose(device, strict, probe)
     return platform if cpu_threads is None else replace(platform, cpu_threads=cpu_threads)
@@ -123,3 +122,8 @@ def _choose(device: str, strict: bool, probe: Probe) -> Platform:
         raise PlatformUnavailableError(message + "; the model's config says strict: true")
     logger.warning("{}; running on cpu instead (set strict: true to fail instead)", message)
     return CPU
+
+
+__all__ = ["CPU", "GPU_PROVIDERS", "Platform", "PlatformUnavailableError", "Probe", "ThreadBudget", "ThreadUse",
+           "blas_threads", "cpu_count", "pin_blas_threads", "process_budget", "resolve_platform",
+           "size_process_budget", "threads_per_session"]

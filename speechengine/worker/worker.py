@@ -4,12 +4,18 @@ STEP_METHODS for steps and for chunks of live streams), checking that every batc
 one output per input, in order. It keeps no state between batches: a stepped request's or live
 stream's state travels in its steps. It also runs streams: the family's stream method
 (STREAM_METHODS), each output handed to ``emit`` as soon as it exists.
+
+Every batch and stream holds ``family.threads`` tokens of the process's thread budget while the
+family computes (platforms.threads), so models sharing this process never run more intra-op
+threads at once than the budget allows. Models on a GPU platform skip the budget.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,7 +26,7 @@ from speechengine.config import ModelConfig
 from speechengine.errors import InferenceError, SpeechEngineError
 from speechengine.models.base import BATCH_METHODS, STEP_METHODS, STREAM_METHODS, ModelFamily, ModelInfo, Stepped
 from speechengine.models.registry import family_class
-from speechengine.platforms import resolve_platform
+from speechengine.platforms import process_budget, resolve_platform
 from speechengine.weights import describe_source, resolve_weights
 
 
@@ -28,25 +34,26 @@ class Worker:
     def __init__(self, config: ModelConfig, cache_dir: Path, *, cpu_threads: int | None = None) -> None:
         self.config = config
         self.cache_dir = cache_dir
-        self.cpu_threads = cpu_threads  # None: the platform's default (all cores this process may use)
+        self.cpu_threads = cpu_threads  # None: the size of this process's thread budget
         self.family: ModelFamily | None = None
 
     def load(self) -> ModelInfo:
         """Blocking: resolve weights, load the model, warm it up. Returns what the model offers."""
         t0 = time.perf_counter()
         cls = family_class(self.config.family)
-        platform = resolve_platform(self.config.device, strict=self.config.strict, cpu_threads=self.cpu_threads)
+        platform = resolve_platform(self.config.device, strict=self.config.strict,
+                                    cpu_threads=self.cpu_threads or process_budget().total)
         weights = resolve_weights(self.config.weights, self.cache_dir, self.config.id)
         family = cls(weights, self.config.family_options(), platform,
                      cache_dir=self.cache_dir / "models" / self.config.id)
         family.load()
         self.family = family
         logger.info(
-            "loaded model {} (family {}, {}, on {}) in {:.1f} s",
+            "loaded model {} (family {}, {}, on {}, {} thread(s) per call) in {:.1f} s",
             self.config.id, self.config.family, describe_source(self.config.weights), platform.name,
-            time.perf_counter() - t0,
+            family.threads, time.perf_counter() - t0,
         )
-        return family.info()
+        return replace(family.info(), threads=family.threads)
 
     def unload(self) -> None:
         if self.family is not None:
@@ -61,6 +68,12 @@ class Worker:
         family.validate(capability, item)
         return family.batch_key(capability, item)
 
+    def _threads(self, family: ModelFamily) -> AbstractContextManager:
+        """Hold the family's threads of the process budget (GPU platforms: nothing to hold)."""
+        if family.platform.is_gpu:
+            return nullcontext()
+        return process_budget().hold(family.threads)
+
     def run_batch(self, capability: Capability | Stepped, items: list) -> list:
         """Blocking: run one batch (of inputs, or of steps). Non-typed failures become
         InferenceError (logged with a trace)."""
@@ -72,7 +85,8 @@ class Worker:
         else:
             method = getattr(family, BATCH_METHODS[capability])
         try:
-            outputs = method(items)
+            with self._threads(family):
+                outputs = method(items)
         except SpeechEngineError:
             raise
         except Exception as exc:
@@ -97,12 +111,13 @@ class Worker:
         emitted = 0
         outputs = None
         try:
-            outputs = getattr(family, STREAM_METHODS[capability])(item)
-            for output in outputs:
-                if cancelled.is_set():
-                    break
-                emit(output)
-                emitted += 1
+            with self._threads(family):
+                outputs = getattr(family, STREAM_METHODS[capability])(item)
+                for output in outputs:
+                    if cancelled.is_set():
+                        break
+                    emit(output)
+                    emitted += 1
         except SpeechEngineError:
             raise
         except Exception as exc:
