@@ -57,6 +57,16 @@ def test_replicas_are_child_processes(process_server):
     assert len(pids) == 2 and process_server.proc.pid not in pids
 
 
+def test_replicas_compute_outside_the_servers_thread_budget(process_server, jfk_bytes):
+    """Each replica has its own budget: its family took replica_threads (1, options leave it open),
+    and the server process's budget holds nothing for the replicas' batches."""
+    assert transcribe(process_server.base_url, jfk_bytes).status_code == 200
+    with httpx.Client(base_url=process_server.base_url) as http:
+        threads = http.get("/health").json()["threads"]
+    assert threads["models"] == {"whisper-tiny-en": 1}
+    assert threads["peak"] == 0 and threads["waits"] == 0
+
+
 def test_sigkill_mid_request_fails_or_retries_then_serves_again(process_server, jfk_bytes):
     http = httpx.Client(base_url=process_server.base_url, timeout=30)
     before = {r["index"]: r for r in replicas(http)}

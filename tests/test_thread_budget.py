@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from speechengine.config import Settings, load_settings
-from speechengine.platforms import ThreadBudget, cpu_count, threads_per_session
+from speechengine.platforms import ThreadBudget, cpu_count, size_process_budget, threads_per_session
 from tests.conftest import ROOT, ServerProcess
 
 
@@ -143,6 +143,28 @@ def test_replica_processes_count_against_the_cores():
     joined = Settings(models=[{**whisper, "executor": "ray"}], ray={"address": "auto"})
     assert joined.replica_threads() == 0  # a joined Ray cluster runs its actors on its own nodes
     assert Settings().threads == 0  # 0: all cores
+
+
+def test_engine_warns_when_replicas_oversubscribe_the_cores(tmp_path):
+    from loguru import logger
+
+    from speechengine.engine import AsyncEngine
+
+    def process_model(replicas: int) -> dict:
+        return {"id": "w", "family": "faster-whisper", "weights": {"local": str(tmp_path)}, "executor": "process",
+                "replicas": replicas, "replica_threads": 1}
+
+    messages: list[str] = []
+    sink = logger.add(lambda m: messages.append(m.record["message"]), level="WARNING")
+    try:
+        AsyncEngine(Settings(models=[process_model(cpu_count())]))  # fits: no warning (nothing starts here)
+        assert not [m for m in messages if "oversubscribe" in m]
+        engine = AsyncEngine(Settings(models=[process_model(cpu_count() + 1)], threads=1))
+        assert [m for m in messages if "oversubscribe" in m]  # a warning, not an error: the engine exists
+        assert engine.thread_budget.total == 1
+    finally:
+        logger.remove(sink)
+        size_process_budget(0)  # all cores again for the tests that follow in this process
 
 
 # --- a real server with two busy models -----------------------------------------------------------
