@@ -10,6 +10,7 @@ long one, each with its own transcript, none lost or answered twice.
 from __future__ import annotations
 
 import re
+import threading
 import time
 import wave
 from concurrent.futures import ThreadPoolExecutor
@@ -189,8 +190,9 @@ def test_multilingual_detection_and_translation_batch_like_one_by_one(speech, tm
     assert "your country" in fold(batched[0].text) and "your country" in fold(batched[1].text)
 
 
-def post(base_url: str, audio: np.ndarray) -> tuple[str, float]:
-    data = encode_file(audio, RATE, "wav", "pcm_s16le")
+def post(base_url: str, data: bytes, start: threading.Barrier | None = None) -> tuple[str, float]:
+    if start is not None:
+        start.wait()
     r = httpx.post(base_url + "/v1/audio/transcriptions", timeout=300,
                    files={"file": ("a.wav", data)}, data={"model": "whisper-tiny-en"})
     r.raise_for_status()
@@ -208,13 +210,15 @@ def test_short_requests_finish_before_a_long_one_sent_with_them(server, http, sp
     shorts = [jfk[:4 * RATE], jfk[3 * RATE:7 * RATE], jfk[7 * RATE:], left[:4 * RATE], left[-4 * RATE:],
               right[:4 * RATE], right[-4 * RATE:], jfk[5 * RATE:9 * RATE]]
     long = speech["long"][:60 * RATE]
-    solo = [post(server.base_url, a)[0] for a in [long, *shorts]]  # each alone first
+    files = [encode_file(a, RATE, "wav", "pcm_s16le") for a in [long, *shorts]]
+    solo = [post(server.base_url, f)[0] for f in files]  # each alone first
     assert all(solo[1:]) and "my fellow americans" in fold(solo[0])
     before = requests_total(http)
+    start = threading.Barrier(8)  # the short ones go at one moment, just after the long one
     with ThreadPoolExecutor(9) as pool:
-        long_job = pool.submit(post, server.base_url, long)
+        long_job = pool.submit(post, server.base_url, files[0])
         time.sleep(0.05)  # the long one is first in line
-        short_jobs = [pool.submit(post, server.base_url, a) for a in shorts]
+        short_jobs = [pool.submit(post, server.base_url, f, start) for f in files[1:]]
         long_text, long_done = long_job.result()
         answers = [job.result() for job in short_jobs]
     assert all(done < long_done for _, done in answers), "a short request waited for the long one"

@@ -117,8 +117,10 @@ class _Child:
         self.pending[call_id] = fut
         try:
             await self.loop.run_in_executor(self._sender, self.conn.send, (call_id, method, args))
-        except (OSError, ValueError) as exc:  # broken pipe: the child is gone
+        except (OSError, ValueError, TypeError) as exc:  # broken pipe, or closed by a restart: the child is gone
             self.pending.pop(call_id, None)
+            if isinstance(exc, TypeError) and not self.conn.closed:
+                raise  # not the pipe: an argument that cannot be pickled
             raise ReplicaDied(f"cannot reach the process: {exc}") from None
         try:
             return await fut
