@@ -58,7 +58,7 @@ class Kokoro(ModelFamily):
         model, voices = str(model_path()), str(_voices_file(self.weights))
 
         def make(threads: int) -> KokoroRuntime:
-            return KokoroRuntime.from_session(ort_session(model, threads, self.platform, arena=True), voices)
+            return KokoroRuntime.from_session(ort_session(model, threads, self.platform), voices)
 
         plan = SessionPlan.of(self.options, self.platform)
         self.sessions = SessionSet(plan, make, "kokoro")

@@ -58,7 +58,7 @@ class Piper(ModelFamily):
 
         def make(threads: int) -> PiperVoice:
             # Our own sessions (PiperVoice.load would open one more, with ONNX Runtime's defaults).
-            return PiperVoice(session=ort_session(str(model_path), threads, self.platform, arena=False), config=config)
+            return PiperVoice(session=ort_session(str(model_path), threads, self.platform), config=config)
 
         plan = SessionPlan.of(self.options, self.platform)
         self.sessions = SessionSet(plan, make, "piper")

@@ -31,19 +31,18 @@ if TYPE_CHECKING:
 R = TypeVar("R")  # a runner: what a family synthesizes with (e.g. a PiperVoice holding one session)
 
 
-def ort_session(model: str, threads: int, platform: Platform, *, arena: bool) -> onnxruntime.InferenceSession:
+def ort_session(model: str, threads: int, platform: Platform) -> onnxruntime.InferenceSession:
     """An ONNX Runtime session of ``threads`` intra-op threads on the platform's providers.
 
-    ``arena``: whether the session keeps ONNX Runtime's CPU memory arena, which holds on to its
-    peak. Measure per model: without it Piper's three sessions took 506 MB instead of 708 MB, but
-    Kokoro's took 2.6 GB instead of 0.87 GB (malloc fragmenting over the pool's threads); a
-    process-wide shared arena was worse for both (761 MB, 1.0 GB)."""
+    It keeps ONNX Runtime's CPU memory arena, which holds on to each session's peak (Piper's three
+    sessions: ~700 MB after a few sentences): without it Piper measured 1.1x slower alone and 1.2x
+    in parallel, and Kokoro grew to 2.6 GB (malloc fragmenting over the pool's threads); one arena
+    shared by the sessions held more, not less (Piper 761 MB, Kokoro 1.0 GB)."""
     import onnxruntime
 
     so = onnxruntime.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
-    so.enable_cpu_mem_arena = arena
     return onnxruntime.InferenceSession(model, sess_options=so, providers=list(platform.ort_providers))
 
 
