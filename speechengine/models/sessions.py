@@ -24,6 +24,7 @@ from pydantic import Field
 
 from speechengine.models.base import FamilyOptions
 from speechengine.platforms import Platform
+from speechengine.platforms.threads import threads_per_session
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -69,7 +70,7 @@ class SessionPlan:
         cores = max(1, platform.cpu_threads)
         wide = options.intra_op_threads or cores
         n = options.sessions or (1 if platform.is_gpu else cores)
-        return cls(wide, n if n > 1 else 0, max(1, cores // n))
+        return cls(wide, n if n > 1 else 0, threads_per_session(n, cores))
 
     @property
     def threads(self) -> int:
