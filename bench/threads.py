@@ -1,9 +1,9 @@
 """Thread budget benchmark on the real server: `python -m bench.threads [--out FILE] [--rounds N]`.
 
-Whisper tiny.en (2 workers x 1 thread) and Piper (one 2-thread session), as config.yml sets them
-up, serve STT and TTS clients at the same time (4 of each). Each model fits the cores alone; busy
-together they would run 4 intra-op threads on 2 cores. The same load runs against a server whose
-thread budget is the cores (the default) and one started with the budget bypassed (its workers
+Whisper tiny.en (2 workers x 1 thread) and Piper (a 2-thread wide session, or two 1-thread narrow
+ones for a batch), as config.yml sets them up, serve STT and TTS clients at the same time (4 of
+each). Each model fits the cores alone; busy together they would run 4 intra-op threads on 2
+cores. The same load runs against a server whose thread budget is the cores (the default) and one started with the budget bypassed (its workers
 patched to hold nothing: a bench-only switch, no setting does this), alternating ``--rounds``
 times so both see the same machine noise. Reports throughput and latency of each capability and
 the budget's waits from /health.
@@ -122,8 +122,8 @@ def main() -> None:
                             cwd=ROOT).stdout.strip()
     text = (f"# Thread budget benchmark\n\nMeasured by `python -m bench.threads` on {platform.machine()}, "
             f"{len(os.sched_getaffinity(0))} cores, {time.strftime('%Y-%m-%d')}, commit {commit}.\n\n"
-            f"whisper-tiny-en (2 workers x 1 thread, beam 5) and piper-joe (one 2-thread session) from "
-            f"config.yml, {CLIENTS} STT clients and {CLIENTS} TTS clients at once, {REQUESTS} requests "
+            f"whisper-tiny-en (2 workers x 1 thread, beam 5) and piper-joe (a 2-thread wide session, "
+            f"1-thread narrow ones for batches) from config.yml, {CLIENTS} STT clients and {CLIENTS} TTS clients at once, {REQUESTS} requests "
             f"each; configurations alternate round by round.\n\n{table(runs)}\n")
     args.out.write_text(text)
     print(text)
