@@ -53,6 +53,10 @@ def serving_config(work: Path) -> Path:
     raw = yaml.safe_load((ROOT / "config.yml").read_text())
     by_id = {m["id"]: m for m in raw["models"]}
     models = [{**by_id[mid], "id": key, "aliases": []} for key, mid in SERVED.items()]
+    # the same Whisper with 30-s windows only, to show what short windows and scheduling each bring
+    whisper = by_id[SERVED["stt"]]
+    models.append({**whisper, "id": "stt-30s", "aliases": [],
+                   "options": {**whisper.get("options", {}), "short_windows": False}})
     path = work / "config.yml"
     path.write_text(yaml.safe_dump({"models": models}, sort_keys=False))
     return path
@@ -103,8 +107,12 @@ def main() -> None:
              "embedder on the three speech clips.",
              "Our server runs the models of config.yml with their serving settings as shipped (see the comments "
              "there): Whisper window by window on 2 single-thread workers, windows of up to 4 requests sharing "
-             f"a batch; Piper and the others as configured. The bare library floor uses {THREADS} intra-op "
-             "threads on one request at a time."]
+             "a batch, a request's last window padded to its audio (short_windows); Piper on a 2-thread session "
+             "for a lone sentence and two 1-thread sessions for a batch; the others as configured. All models "
+             "share the cores through one thread budget. The bare library floor uses "
+             f"{THREADS} intra-op threads on one request at a time, with faster-whisper's 30-s windows.",
+             "`speechengine, 30-s windows only` is the same Whisper with short_windows off: what scheduling, "
+             "batching and the two workers bring without the shorter encoder windows."]
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     cfg = serving_config(work)
     fws = ("faster-whisper-server 0.0.3", workloads.stt_fws,
@@ -128,21 +136,23 @@ def main() -> None:
             print(f"[bench] {title}: bare library", file=sys.stderr)
             wall, samples = sequential(make_bare(), args.requests)
             rows.append(Row(title, "bare library", 1, args.requests, wall, samples))
-            systems = [("speechengine", call, ours)]
+            systems = [("speechengine", call, ours, model)]
+            if key == "stt":
+                systems.append(("speechengine, 30-s windows only", call, ours, "stt-30s"))
             peer_srv = None
             if peer and not args.no_peers:
                 try:
                     peer_srv = peer[2]()
-                    systems.append((peer[0], peer[1], peer_srv))
+                    systems.append((peer[0], peer[1], peer_srv, model))
                 except Exception as e:  # a peer that cannot run here is reported, not fatal
                     notes.append(f"{peer[0]} could not run: {e}")
             try:
-                for name, fn, srv in systems:
+                for name, fn, srv, served in systems:
                     for c in levels:
                         total = max(args.requests, 2 * c)
                         print(f"[bench] {title}: {name} at concurrency {c} ({total} requests)", file=sys.stderr)
-                        asyncio.run(drive(fn, srv.base_url, items, model, c, 1))  # warm the connection path
-                        wall, samples = asyncio.run(drive(fn, srv.base_url, items, model, c, total))
+                        asyncio.run(drive(fn, srv.base_url, items, served, c, 1))  # warm the connection path
+                        wall, samples = asyncio.run(drive(fn, srv.base_url, items, served, c, total))
                         rows.append(Row(title, name, c, total, wall, samples))
             finally:
                 if peer_srv is not None:
