@@ -69,18 +69,22 @@ def tiny_short() -> FasterWhisper:
     return load_tiny()
 
 
-def run_steps(model: FasterWhisper, items: list[STTInput], batched: bool, batch_sizes: list[int] | None = None):
+def run_steps(model: FasterWhisper, items: list[STTInput], batched: bool, forget: bool = False,
+              sent: list | None = None):
     """Drive the requests' steppers as the engine does: each turn, the next window of every
-    request still going, as one batch or one by one."""
+    request still going, as one batch or one by one. ``forget``: the worker loses every kept
+    feature after each turn, as when the next window goes to another replica."""
     steppers = [model.stepper(Capability.STT, item, model.options) for item in items]
     while True:
         turn = [(s, step) for s in steppers if (step := s.next_step()) is not None]
         if not turn:
             return [s.result() for s in steppers]
         steps = [step for _, step in turn]
+        if sent is not None:
+            sent.extend(steps)
         results = model.transcribe_steps(steps) if batched else [model.transcribe_steps([st])[0] for st in steps]
-        if batch_sizes is not None:
-            batch_sizes.append(len(steps) if batched else 1)
+        if forget:
+            model._features.clear()
         for (stepper, _), result in zip(turn, results):
             stepper.feed(result)
 
@@ -167,6 +171,25 @@ def test_short_windows_keep_the_word_error_rate_of_30_s_windows(tiny, tiny_short
     assert short_wer <= full_wer + 0.02, (full_wer, short_wer, list(zip(full, short)))
     for reference, heard in zip(references, short):  # no loops: never many more words than said
         assert len(fold(heard).split()) <= 1.2 * len(fold(reference).split()) + 2, heard
+
+
+def test_the_audio_goes_once_and_again_only_when_the_worker_lost_it(tiny, speech):
+    items = [STTInput(audio=speech["long"]), STTInput(audio=speech["jfk"])]
+    reference = run_steps(tiny, items, batched=True)
+    sent: list = []
+    again = run_steps(tiny, items, batched=True, sent=sent)
+    for a, b in zip(reference, again):
+        assert_same(a, b)
+    long_steps = [st for st in sent if st.samples == len(speech["long"])]
+    assert len(long_steps) >= 3 and long_steps[0].audio is not None
+    assert all(st.audio is None for st in long_steps[1:])  # later windows use the worker's features
+    sent.clear()
+    lost = run_steps(tiny, items, batched=True, forget=True, sent=sent)
+    for a, b in zip(reference, lost):
+        assert_same(a, b)  # each lost window was asked again, with the audio
+    long_steps = [st for st in sent if st.samples == len(speech["long"])]
+    with_audio = [st for st in long_steps if st.audio is not None]
+    assert len(long_steps) == 2 * len(with_audio) - 1  # after the first, each window: once without, once with
 
 
 def test_an_empty_request_is_done_in_one_step(tiny):

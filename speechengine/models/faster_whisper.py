@@ -85,7 +85,8 @@ class WhisperStep:
     """One window of one request: what a worker needs to decode it, state included."""
 
     job: str  # the request's id: the worker keeps its features between windows under it
-    audio: np.ndarray  # the whole request (the worker recomputes features if it has not kept them)
+    audio: np.ndarray | None  # the whole request: on the first window, and again when the worker lost it
+    samples: int  # the request's length in samples
     seek: int  # first feature frame of the window
     task: str
     language: str | None
@@ -102,7 +103,7 @@ class WhisperStep:
         decode the same way (beam search first, or sampling at one temperature) and the encoder
         sees as many frames (estimated here from the audio's length; the worker regroups by the
         exact figures, so an estimate that is off costs batching, never correctness)."""
-        remaining = len(self.audio) // 160 - self.seek
+        remaining = self.samples // 160 - self.seek
         return (len(self.previous_tokens), self.initial_prompt, self.temperatures[0],
                 window_frames(remaining, self.short_window))
 
@@ -118,6 +119,7 @@ class WhisperStepResult:
     decoded: bool  # False: skipped as no speech (then the prompt is kept as it was)
     last_speech_timestamp: float
     duration: float  # seconds of audio this window advanced
+    needs_audio: bool = False  # the worker had not kept this request's features: send the audio again
 
 
 @dataclass
@@ -135,6 +137,7 @@ class WhisperStepper:
     last_speech_timestamp: float = 0.0
     segments: list[Segment] = field(default_factory=list)
     started: bool = False
+    send_audio: bool = True  # the worker keeps a request's features: the audio goes once, unless it is lost
     done: bool = False
 
     def next_step(self) -> WhisperStep | None:
@@ -142,7 +145,8 @@ class WhisperStepper:
             return None
         temperature = _FALLBACK_TEMPERATURES if self.item.temperature == 0 else (self.item.temperature,)
         step = WhisperStep(
-            job=self.job, audio=self.item.audio, seek=self.seek, task=self.item.task,
+            job=self.job, audio=self.item.audio if self.send_audio else None, samples=len(self.item.audio),
+            seek=self.seek, task=self.item.task,
             language=self.language or self.item.language, temperatures=temperature,
             previous_tokens=tuple(self.all_tokens[self.prompt_reset_since:][-_MAX_PROMPT:]),
             initial_prompt=None if self.started else (self.item.prompt or None),
@@ -154,6 +158,9 @@ class WhisperStepper:
 
     def feed(self, result: WhisperStepResult) -> list[Segment]:
         """Take a window's result; return its segments, numbered within the request."""
+        self.send_audio = result.needs_audio
+        if result.needs_audio:  # another replica ran the last window, or the features were dropped
+            return []
         self.language = result.language
         self.all_tokens.extend(result.prompt_tokens)
         new = []
@@ -231,6 +238,10 @@ class FasterWhisper(ModelFamily):
         windows: dict[int, tuple[np.ndarray, int, int]] = {}  # index -> (window features, size, content frames)
         for i, step in enumerate(steps):
             features = self._features_of(step)
+            if features is None:
+                results[i] = WhisperStepResult((), step.seek, step.samples // 160, step.language or "en", (), 0.0, False,
+                                               step.last_speech_timestamp, 0.0, needs_audio=True)
+                continue
             content_frames = features.shape[-1] - 1
             size = min(_WINDOW_FRAMES, content_frames - step.seek)
             if size <= 0:  # nothing left (an empty file): done without a window
@@ -271,14 +282,19 @@ class FasterWhisper(ModelFamily):
                         self._forget(steps[i].job)
         return results  # type: ignore[return-value]
 
-    def _features_of(self, step: WhisperStep) -> np.ndarray:
+    def _features_of(self, step: WhisperStep) -> np.ndarray | None:
         """The request's log-mel features, computed at its first window and kept for the next
-        ones (recomputed if another replica ran the first window, or the entry was dropped)."""
+        ones; None when they were not kept here (another replica ran the previous window, or they
+        were dropped) and the step came without the audio: the stepper then sends it again. Only
+        the first window carries the audio, so a long request does not cross to a replica process
+        once per window (an hour of audio took 0.8 s to send through a pipe)."""
         with self._features_lock:
             features = self._features.get(step.job)
             if features is not None:
                 self._features.move_to_end(step.job)
                 return features
+        if step.audio is None:
+            return None
         features = self.model.feature_extractor(step.audio)
         with self._features_lock:
             self._features[step.job] = features
