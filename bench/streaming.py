@@ -14,17 +14,16 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import httpx
 from openai import OpenAI
+
+from bench.servers import start_speechengine
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT = (
@@ -36,33 +35,6 @@ TEXT = (
     "The encoder keeps its state across pieces, so the whole body is one valid file. "
     "A listener hears the first words long before the last ones have even been computed by the model."
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_server(config: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    log = tempfile.NamedTemporaryFile("w", prefix="bench-streaming-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "speechengine", "serve", "--config", str(config),
-                             "--port", str(port), "--log-level", "warning"],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited; log: {log.name}")
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.terminate()
-    raise SystemExit(f"server not ready; log: {log.name}")
 
 
 def _first_byte(client: OpenAI, model: str, fmt: str) -> tuple[float, float]:
@@ -145,16 +117,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--output", default=str(ROOT / "docs" / "benchmarks-streaming.md"))
     args = p.parse_args(argv)
-    proc = None
+    server = None
     url = args.url
     if url is None:
-        proc, url = _start_server(Path(args.config))
+        server = start_speechengine(Path(args.config).resolve(), Path(tempfile.mkdtemp(prefix="bench-streaming-")))
+        url = server.base_url
     try:
         rows = measure(url, args.model, args.formats.split(","), args.runs)
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(30)
+        if server is not None:
+            server.stop()
     write_report(rows, Path(args.output), args.runs, args.model)
 
 

@@ -20,10 +20,8 @@ import itertools
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -34,6 +32,8 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
+from bench.servers import start_speechengine
+
 ROOT = Path(__file__).resolve().parent.parent
 SILERO = "{package: faster_whisper, path: assets/silero_vad_v6.onnx}"
 CONFIG = f"""
@@ -42,33 +42,6 @@ models:
   - {{id: silero-vad-b1, family: silero-vad, weights: {SILERO}, max_batch_size: 1, queue_limit: 256}}
 """
 MODELS = {"silero-vad": "batched (max_batch_size 16)", "silero-vad-b1": "max_batch_size 1"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_server(config: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    log = tempfile.NamedTemporaryFile("w", prefix="bench-vad-stream-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "speechengine", "serve", "--config", str(config),
-                             "--port", str(port), "--log-level", "warning"],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited; log: {log.name}")
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.terminate()
-    raise SystemExit(f"server not ready; log: {log.name}")
 
 
 def speech() -> np.ndarray:
@@ -224,18 +197,18 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=4, help="times the 15 s of speech are sent per stream")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks-vad-stream.md")
     args = ap.parse_args()
-    proc = None
+    server = None
     url = args.url
     try:
         if url is None:
             tmp = Path(tempfile.mkdtemp(prefix="bench-vad-stream-"))
             (tmp / "config.yml").write_text(CONFIG)
-            proc, url = _start_server(tmp / "config.yml")
+            server = start_speechengine(tmp / "config.yml", tmp)
+            url = server.base_url
         rows, whole = measure(url, args.streams, args.chunk_ms, args.runs, args.repeat)
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
+        if server is not None:
+            server.stop()
     write_report(rows, whole, args.out, args.runs, args.repeat)
 
 
