@@ -197,16 +197,7 @@ class Deployment:
         trace = trace if trace is not None else RequestTrace()
         await self.ensure_loaded()
         stepper = self.family_cls.stepper(capability, item, self.family_options)
-        if stepper is not None:
-            self._hold()
-            try:
-                await self.executor.check(capability, item)
-            except BaseException:
-                self._release()
-                raise
-            return self._held(stepped(self._step_submitter(capability, trace), stepper),
-                              capability, trace, getattr(item, "duration", 0.0) or 0.0)
-        if not self.executor.streams(capability):
+        if stepper is None and not self.executor.streams(capability):
             raise UnsupportedCapabilityError(
                 f"model {self.id!r} cannot stream {capability.value} results here "
                 f"(family {self.config.family}, {self.executor.kind} executor)", param="stream")
@@ -216,8 +207,11 @@ class Deployment:
         except BaseException:
             self._release()
             raise
-        return self._held(generate(lambda work, job: self.scheduler.submit(work, job, job, trace), capability, item),
-                          capability, trace, getattr(item, "duration", 0.0) or 0.0)
+        if stepper is not None:
+            outputs = stepped(self._step_submitter(capability, trace), stepper)
+        else:
+            outputs = generate(lambda work, job: self.scheduler.submit(work, job, job, trace), capability, item)
+        return self._held(outputs, capability, trace, getattr(item, "duration", 0.0) or 0.0)
 
     def _step_submitter(self, capability: Capability, trace: RequestTrace) -> Callable[[Any, bool], Awaitable[Any]]:
         """Submits one step of a request; the request's trace adds up its steps' waits and runs."""
