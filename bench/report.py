@@ -53,10 +53,11 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
-def _commit() -> str:
+def git_commit() -> str:
+    """The checkout's short commit id, for the reports' headers."""
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+                              check=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -65,7 +66,7 @@ def markdown(rows: list[Row], notes: list[str], fair: list[FairRow] = ()) -> str
     out = [
         "# Benchmarks",
         "",
-        f"Written by `python -m bench` on {datetime.date.today()} at commit {_commit()}; machine: {_machine()}.",
+        f"Written by `python -m bench` on {datetime.date.today()} at commit {git_commit()}; machine: {_machine()}.",
         "All systems ran in one session on the same models, files and decoding settings. Machines here are",
         "noisy: read the ratios (same run), not the absolute numbers.",
         "",

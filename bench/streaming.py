@@ -15,7 +15,6 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from openai import OpenAI
 
+from bench.report import git_commit
 from bench.servers import start_speechengine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,8 +77,7 @@ def measure(url: str, model: str, formats: list[str], runs: int) -> list[dict]:
 
 
 def write_report(rows: list[dict], path: Path, runs: int, model: str) -> None:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip() or "unknown"
+    commit = git_commit()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines = [
         "# Benchmark: streamed speech, time to first audio byte",

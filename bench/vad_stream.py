@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -32,6 +31,7 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
+from bench.report import git_commit
 from bench.servers import start_speechengine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,8 +146,7 @@ def measure(url: str, counts: list[int], chunks_ms: list[float], runs: int,
 
 
 def write_report(rows: list[dict], whole: float, path: Path, runs: int, repeat: int) -> None:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip() or "unknown"
+    commit = git_commit()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines = [
         "# Benchmark: live VAD streams, chunks batched across streams",
